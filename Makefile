@@ -1,0 +1,42 @@
+# agent-authz: `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+NODE_MODULES := node_modules/.package-lock.json
+
+help: ## Show this help
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
+
+$(NODE_MODULES): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+install: $(NODE_MODULES) ## Install npm dependencies (npm ci)
+
+build: install ## Compile TypeScript to dist/
+	npx tsc -p tsconfig.json
+
+run: build ## Run the server on the embedded registry (examples/registry.yaml)
+	AGENT_AUTHZ_REGISTRY_FILE=$${AGENT_AUTHZ_REGISTRY_FILE:-examples/registry.yaml} \
+	AGENT_AUTHZ_SPIFFE_TRUST_DOMAINS=$${AGENT_AUTHZ_SPIFFE_TRUST_DOMAINS:-example.org} \
+	node dist/src/cli/main.js serve
+
+lint: install ## Type-check, lint and check formatting
+	npx tsc -p tsconfig.test.json
+	npx eslint .
+	npx prettier --check .
+
+format: install ## Rewrite files with prettier
+	npx prettier --write .
+
+test: install ## Run lint and the whole test suite (starts its own redis-server)
+	@bash scripts/ensure-redis.sh
+	$(MAKE) --no-print-directory lint
+	npx vitest run
+
+bench: build ## Run the benchmarks against a same-run baseline (see README, Performance)
+	bash bench/run.sh
+
+clean: ## Remove build output
+	rm -rf dist coverage
+
+.PHONY: help install build run lint format test bench clean

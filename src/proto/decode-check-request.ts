@@ -1,0 +1,209 @@
+// Decodes only the CheckRequest fields a decision needs, straight from the wire, into RequestFacts.
+// Never throws: a malformed message becomes a DecodeFailure so the handler can answer with a deny
+// instead of a gRPC error (which Envoy would hand to failure_mode_allow).
+import protobuf from 'protobufjs';
+import type { RequestFacts } from '../check/facts.js';
+
+export interface DecodeFailure {
+  readonly malformed: true;
+  readonly detail: string;
+}
+
+interface MutableFacts {
+  sourcePrincipal: string;
+  sourceCertificate: string;
+  sourceAddress: string;
+  destinationPrincipal: string;
+  headers: Map<string, string>;
+  method: string;
+  path: string;
+  host: string;
+  requestId: string;
+  contextExtensions: Map<string, string>;
+}
+
+const LEN = 2;
+const certificateCache = new Map<string, string>();
+const CERT_CACHE_MAX = 1024;
+
+export function decodeCheckRequest(buf: Uint8Array): RequestFacts | DecodeFailure {
+  const facts: MutableFacts = {
+    sourcePrincipal: '',
+    sourceCertificate: '',
+    sourceAddress: '',
+    destinationPrincipal: '',
+    headers: new Map(),
+    method: '',
+    path: '',
+    host: '',
+    requestId: '',
+    contextExtensions: new Map(),
+  };
+  try {
+    const r = protobuf.Reader.create(buf);
+    while (r.pos < r.len) {
+      const tag = r.uint32();
+      if (tag >>> 3 === 1 && (tag & 7) === LEN) readAttributes(r, r.uint32() + r.pos, facts);
+      else r.skipType(tag & 7);
+    }
+    return facts;
+  } catch (err) {
+    return { malformed: true, detail: err instanceof Error ? err.message : 'undecodable' };
+  }
+}
+
+export function isDecodeFailure(x: RequestFacts | DecodeFailure): x is DecodeFailure {
+  return (x as DecodeFailure).malformed === true;
+}
+
+function readAttributes(r: protobuf.Reader, end: number, f: MutableFacts): void {
+  while (r.pos < end) {
+    const tag = r.uint32();
+    const field = tag >>> 3;
+    if ((tag & 7) !== LEN) {
+      r.skipType(tag & 7);
+      continue;
+    }
+    if (field === 1) readPeer(r, r.uint32() + r.pos, f, true);
+    else if (field === 2) readPeer(r, r.uint32() + r.pos, f, false);
+    else if (field === 4) readRequest(r, r.uint32() + r.pos, f);
+    else if (field === 10) readMapEntry(r, r.uint32() + r.pos, f.contextExtensions, false);
+    else r.skipType(LEN);
+  }
+}
+
+function readPeer(r: protobuf.Reader, end: number, f: MutableFacts, source: boolean): void {
+  while (r.pos < end) {
+    const tag = r.uint32();
+    const field = tag >>> 3;
+    if ((tag & 7) !== LEN) r.skipType(tag & 7);
+    else if (field === 4) {
+      const principal = r.string();
+      if (source) f.sourcePrincipal = principal;
+      else f.destinationPrincipal = principal;
+    } else if (field === 5 && source) f.sourceCertificate = urlDecodeCertificate(r.string());
+    else if (field === 1 && source) f.sourceAddress = readAddress(r, r.uint32() + r.pos);
+    else r.skipType(LEN);
+  }
+}
+
+function readAddress(r: protobuf.Reader, end: number): string {
+  let out = '';
+  while (r.pos < end) {
+    const tag = r.uint32();
+    if (tag >>> 3 === 1 && (tag & 7) === LEN) {
+      const sockEnd = r.uint32() + r.pos;
+      while (r.pos < sockEnd) {
+        const t = r.uint32();
+        if (t >>> 3 === 2 && (t & 7) === LEN) out = r.string();
+        else r.skipType(t & 7);
+      }
+    } else r.skipType(tag & 7);
+  }
+  return out;
+}
+
+function readRequest(r: protobuf.Reader, end: number, f: MutableFacts): void {
+  while (r.pos < end) {
+    const tag = r.uint32();
+    if (tag >>> 3 === 2 && (tag & 7) === LEN) readHttp(r, r.uint32() + r.pos, f);
+    else r.skipType(tag & 7);
+  }
+}
+
+function readHttp(r: protobuf.Reader, end: number, f: MutableFacts): void {
+  while (r.pos < end) {
+    const tag = r.uint32();
+    const field = tag >>> 3;
+    if ((tag & 7) !== LEN) {
+      r.skipType(tag & 7);
+      continue;
+    }
+    switch (field) {
+      case 1:
+        f.requestId = r.string();
+        break;
+      case 2:
+        f.method = r.string();
+        break;
+      case 3:
+        readMapEntry(r, r.uint32() + r.pos, f.headers, true);
+        break;
+      case 4:
+        f.path = r.string();
+        break;
+      case 5:
+        f.host = r.string();
+        break;
+      case 13:
+        readHeaderMap(r, r.uint32() + r.pos, f.headers);
+        break;
+      default:
+        r.skipType(LEN);
+    }
+  }
+}
+
+function readMapEntry(
+  r: protobuf.Reader,
+  end: number,
+  into: Map<string, string>,
+  lowerKey: boolean,
+): void {
+  let key = '';
+  let value = '';
+  while (r.pos < end) {
+    const tag = r.uint32();
+    const field = tag >>> 3;
+    if (field === 1 && (tag & 7) === LEN) key = r.string();
+    else if (field === 2 && (tag & 7) === LEN) value = r.string();
+    else r.skipType(tag & 7);
+  }
+  addHeader(into, lowerKey ? key.toLowerCase() : key, value);
+}
+
+// encode_raw_headers=true: one HeaderValue per header line, not merged; merge them the way the
+// headers map would be, so repeated identity headers are still caught as comma-joined values.
+function readHeaderMap(r: protobuf.Reader, end: number, into: Map<string, string>): void {
+  while (r.pos < end) {
+    const tag = r.uint32();
+    if (tag >>> 3 !== 1 || (tag & 7) !== LEN) {
+      r.skipType(tag & 7);
+      continue;
+    }
+    const hvEnd = r.uint32() + r.pos;
+    let key = '';
+    let value = '';
+    while (r.pos < hvEnd) {
+      const t = r.uint32();
+      const field = t >>> 3;
+      if (field === 1 && (t & 7) === LEN) key = r.string();
+      else if (field === 2 && (t & 7) === LEN) value = r.string();
+      else if (field === 3 && (t & 7) === LEN) value = Buffer.from(r.bytes()).toString('utf8');
+      else r.skipType(t & 7);
+    }
+    addHeader(into, key.toLowerCase(), value);
+  }
+}
+
+function addHeader(into: Map<string, string>, key: string, value: string): void {
+  const existing = into.get(key);
+  into.set(key, existing === undefined ? value : `${existing},${value}`);
+}
+
+// Envoy URL-encodes the PEM (newline, space, '+', '/', '='); standard percent-decoding reverses it.
+// A certificate that does not decode is passed on as-is and fails PEM parsing later (a deny).
+function urlDecodeCertificate(raw: string): string {
+  if (raw === '') return '';
+  const hit = certificateCache.get(raw);
+  if (hit !== undefined) return hit;
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(raw);
+  } catch {
+    decoded = raw;
+  }
+  if (certificateCache.size >= CERT_CACHE_MAX) certificateCache.clear();
+  certificateCache.set(raw, decoded);
+  return decoded;
+}

@@ -1,0 +1,77 @@
+// The registry interface: lookups the check path needs, and writes the admin API and CLI need.
+// Redis and the embedded YAML file store implement it; the cache decorates it.
+import type { Agent, ApiKey, RegistryData, Tenant } from './records.js';
+
+/** How a credential names its agent; each is an index in the store. */
+export type AgentLookup =
+  | { readonly by: 'id'; readonly value: string }
+  | { readonly by: 'spiffe'; readonly value: string }
+  | { readonly by: 'fingerprint'; readonly value: string }
+  | { readonly by: 'oidc'; readonly issuer: string; readonly subject: string }
+  | { readonly by: 'conjur'; readonly account: string; readonly hostId: string };
+
+export function lookupKey(l: AgentLookup): string {
+  switch (l.by) {
+    case 'oidc':
+      return `oidc:${l.issuer}\u0000${l.subject}`;
+    case 'conjur':
+      return `conjur:${l.account}\u0000${l.hostId}`;
+    default:
+      return `${l.by}:${l.value}`;
+  }
+}
+
+/** Every lookup key under which an agent can be found (used to invalidate caches on writes). */
+export function agentLookupKeys(a: Agent): string[] {
+  const keys = [lookupKey({ by: 'id', value: a.agent_id })];
+  if (a.spiffe_id !== undefined) keys.push(lookupKey({ by: 'spiffe', value: a.spiffe_id }));
+  if (a.cert_fingerprint !== undefined) keys.push(lookupKey({ by: 'fingerprint', value: a.cert_fingerprint }));
+  if (a.cert_fingerprint_prev !== undefined)
+    keys.push(lookupKey({ by: 'fingerprint', value: a.cert_fingerprint_prev }));
+  if (a.oidc_issuer !== undefined && a.oidc_subject !== undefined)
+    keys.push(lookupKey({ by: 'oidc', issuer: a.oidc_issuer, subject: a.oidc_subject }));
+  if (a.conjur_account !== undefined && a.conjur_host_id !== undefined)
+    keys.push(lookupKey({ by: 'conjur', account: a.conjur_account, hostId: a.conjur_host_id }));
+  return keys;
+}
+
+export interface RegistryReader {
+  findAgent(lookup: AgentLookup): Promise<Agent | undefined>;
+  getKey(keyId: string): Promise<ApiKey | undefined>;
+  getTenant(tenantId: string): Promise<Tenant | undefined>;
+}
+
+/** Thrown by a store when it cannot answer (Redis down, timeout): the check denies 503. */
+export class RegistryUnavailableError extends Error {
+  readonly code = 'registry_unavailable';
+}
+
+/** Thrown by writes for conflicts and bad references: the admin API answers 409/400. */
+export class RegistryWriteError extends Error {
+  constructor(
+    readonly code: 'conflict' | 'not_found' | 'invalid',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface RegistryStore extends RegistryReader {
+  readonly kind: 'redis' | 'embedded';
+  putAgent(agent: Agent): Promise<void>;
+  deleteAgent(agentId: string): Promise<boolean>;
+  putKey(key: ApiKey): Promise<void>;
+  deleteKey(keyId: string): Promise<boolean>;
+  putTenant(tenant: Tenant): Promise<void>;
+  deleteTenant(tenantId: string): Promise<boolean>;
+  listAgents(): Promise<Agent[]>;
+  listKeys(): Promise<ApiKey[]>;
+  listTenants(): Promise<Tenant[]>;
+  /** Replace or merge a whole registry file atomically. */
+  importData(data: RegistryData, opts: { replace: boolean }): Promise<void>;
+  /** Resolves when the store can answer lookups; false when it cannot right now. */
+  ready(): boolean;
+  /** Subscribe to invalidations: called with lookup keys that changed, or 'all'. */
+  onInvalidate(listener: (keys: string[] | 'all') => void): void;
+  close(): Promise<void>;
+}
