@@ -41,3 +41,44 @@ export interface Auditor {
   record(event: AuditInput): void;
   close(): Promise<void>;
 }
+
+/**
+ * Written in place of events that were dropped (queue overflow or sink failure) before they were
+ * given a sequence number, so the chain stays verifiable and an auditor still sees the loss.
+ */
+export interface GapAuditInput {
+  readonly type: 'gap';
+  readonly time: string;
+  readonly dropped_overflow: number;
+  readonly dropped_sink_error: number;
+}
+
+/** The fields that link a stored event into its writer's hash chain. */
+export interface ChainFields {
+  readonly writer: string;
+  readonly seq: number;
+  readonly prev_hash: string;
+  /** hex SHA-256 of the RFC 8785 canonical JSON of the record without `hash`. */
+  readonly hash: string;
+}
+
+export type ChainedRecord = (AuditInput | GapAuditInput) & ChainFields;
+
+/** Outside the chain: attests that `writer`'s chain reached `seq` with `head_hash`. */
+export interface CheckpointRecord {
+  readonly type: 'checkpoint';
+  readonly writer: string;
+  readonly seq: number;
+  readonly head_hash: string;
+  readonly time: string;
+  /** hex HMAC-SHA256 of the canonical checkpoint without `hmac`; absent when no key is set. */
+  readonly hmac?: string;
+}
+
+export type StoredRecord = ChainedRecord | CheckpointRecord;
+
+/** Where a writer's chain ends: the last sequence number and its hash. */
+export interface ChainHead {
+  readonly seq: number;
+  readonly hash: string;
+}

@@ -9,6 +9,7 @@ export const REASONS = {
     grpc: 16,
     message: 'an identity header is repeated or contains control characters',
   },
+  malformed_request: { http: 401, grpc: 16, message: 'the check request could not be decoded' },
   invalid_api_key: { http: 401, grpc: 16, message: 'the API key is not valid' },
   key_scope_insufficient: { http: 403, grpc: 7, message: 'the API key scope does not allow this call' },
   invalid_token: { http: 401, grpc: 16, message: 'the token is not valid' },
@@ -39,6 +40,11 @@ export const REASONS = {
     message: 'the identity provider is unavailable',
   },
   overloaded: { http: 503, grpc: 14, message: 'the authorizer is overloaded' },
+  decision_timeout: {
+    http: 503,
+    grpc: 14,
+    message: 'the decision did not complete within its time budget',
+  },
   internal_error: { http: 503, grpc: 14, message: 'the authorizer failed to decide' },
 } as const;
 

@@ -64,34 +64,34 @@ const schema = z
     redis_cluster_nodes: list.default([]),
     redis_password: z.string().optional(),
     redis_tls: bool.default(false),
-    redis_command_timeout: duration.default('50ms'),
+    redis_command_timeout: duration.prefault('50ms'),
     redis_key_prefix: z.string().regex(/^[a-z0-9_-]+$/).default('agent-authz'),
 
     cache_max_entries: z.coerce.number().int().min(100).default(100_000),
-    cache_ttl: duration.default('30s'),
-    cache_negative_ttl: duration.default('2s'),
-    registry_max_stale: duration.default('60s'),
-    registry_version_poll: duration.default('1s'),
+    cache_ttl: duration.prefault('30s'),
+    cache_negative_ttl: duration.prefault('2s'),
+    registry_max_stale: duration.prefault('60s'),
+    registry_version_poll: duration.prefault('1s'),
 
     cert_trusted_issuers: list.default([]),
     cert_trusted_ca_file: z.string().optional(),
-    cert_clock_skew: duration.default('30s'),
+    cert_clock_skew: duration.prefault('30s'),
     spiffe_trust_domains: list.default([]),
     trust_xfcc: bool.default(false),
     trust_forwarded_headers: bool.default(false),
     require_agent_id: bool.default(false),
 
     jwt_issuers: z.array(jwtIssuer).default([]),
-    jwt_clock_skew: duration.default('30s'),
-    jwks_refresh_interval: duration.default('5m'),
-    jwks_max_stale: duration.default('1h'),
-    jwks_cooldown: duration.default('30s'),
-    jwks_timeout: duration.default('2s'),
+    jwt_clock_skew: duration.prefault('30s'),
+    jwks_refresh_interval: duration.prefault('5m'),
+    jwks_max_stale: duration.prefault('1h'),
+    jwks_cooldown: duration.prefault('30s'),
+    jwks_timeout: duration.prefault('2s'),
     token_cache_max_entries: z.coerce.number().int().min(0).default(10_000),
 
     conjur_url: z.string().url().optional(),
-    conjur_timeout: duration.default('100ms'),
-    conjur_cache_ttl: duration.default('60s'),
+    conjur_timeout: duration.prefault('100ms'),
+    conjur_cache_ttl: duration.prefault('60s'),
 
     admin_key_id: z.string().optional(),
     admin_key_digest: z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex chars (SHA-256)').optional(),
@@ -106,8 +106,8 @@ const schema = z
     audit_checkpoint_every: z.coerce.number().int().min(1).default(1000),
 
     max_in_flight: z.coerce.number().int().min(1).default(2048),
-    shutdown_grace: duration.default('10s'),
-    shutdown_delay: duration.default('0s'),
+    shutdown_grace: duration.prefault('10s'),
+    shutdown_delay: duration.prefault('0s'),
   })
   .strict();
 

@@ -21,18 +21,23 @@ export function lookupKey(l: AgentLookup): string {
   }
 }
 
-/** Every lookup key under which an agent can be found (used to invalidate caches on writes). */
-export function agentLookupKeys(a: Agent): string[] {
-  const keys = [lookupKey({ by: 'id', value: a.agent_id })];
-  if (a.spiffe_id !== undefined) keys.push(lookupKey({ by: 'spiffe', value: a.spiffe_id }));
-  if (a.cert_fingerprint !== undefined) keys.push(lookupKey({ by: 'fingerprint', value: a.cert_fingerprint }));
+/** Every lookup that finds this agent: by id first, then each credential index. */
+export function agentLookups(a: Agent): AgentLookup[] {
+  const out: AgentLookup[] = [{ by: 'id', value: a.agent_id }];
+  if (a.spiffe_id !== undefined) out.push({ by: 'spiffe', value: a.spiffe_id });
+  if (a.cert_fingerprint !== undefined) out.push({ by: 'fingerprint', value: a.cert_fingerprint });
   if (a.cert_fingerprint_prev !== undefined)
-    keys.push(lookupKey({ by: 'fingerprint', value: a.cert_fingerprint_prev }));
+    out.push({ by: 'fingerprint', value: a.cert_fingerprint_prev });
   if (a.oidc_issuer !== undefined && a.oidc_subject !== undefined)
-    keys.push(lookupKey({ by: 'oidc', issuer: a.oidc_issuer, subject: a.oidc_subject }));
+    out.push({ by: 'oidc', issuer: a.oidc_issuer, subject: a.oidc_subject });
   if (a.conjur_account !== undefined && a.conjur_host_id !== undefined)
-    keys.push(lookupKey({ by: 'conjur', account: a.conjur_account, hostId: a.conjur_host_id }));
-  return keys;
+    out.push({ by: 'conjur', account: a.conjur_account, hostId: a.conjur_host_id });
+  return out;
+}
+
+/** Every cache key under which an agent can be found (used to invalidate caches on writes). */
+export function agentLookupKeys(a: Agent): string[] {
+  return agentLookups(a).map(lookupKey);
 }
 
 export interface RegistryReader {

@@ -1,0 +1,246 @@
+// The audit trail: record() only enqueues (a decision never waits on audit I/O); a background
+// flusher seals batches onto this writer's hash chain and writes them to the sink. Events are
+// dropped only before they get a sequence number, and every drop is counted, logged and written
+// into the chain as a `gap` record, so the chain stays verifiable and the loss stays visible.
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import { AuditError, GENESIS, assertWriterId, makeCheckpoint, sealRecord } from './chain.js';
+import { AuditQueue, GapNote, type QueueEntry } from './audit-queue.js';
+import { DropLog } from './drop-log.js';
+import { openSink, type SinkOptions } from './open-sink.js';
+import type { AuditSink } from './sink.js';
+import type { AuditInput, Auditor, ChainHead, ChainedRecord, StoredRecord } from './types.js';
+
+export interface AuditTrailOptions extends SinkOptions {
+  readonly queueSize: number;
+  readonly batchSize: number;
+  /** Signs checkpoints; without it checkpoints are unsigned and the chain unauthenticated. */
+  readonly hmacKey?: string | undefined;
+  /** A checkpoint after every this many chained records (and one at close). */
+  readonly checkpointEvery: number;
+  /** First back-off after a failed write; doubles per attempt. Default 200 ms. */
+  readonly retryDelayMs?: number;
+  /** Writes tried per batch before its events are dropped. Default 3. */
+  readonly maxAttempts?: number;
+}
+
+interface Sealed {
+  readonly records: StoredRecord[];
+  readonly chained: ChainedRecord[];
+  readonly head: ChainHead;
+  readonly since: number;
+  readonly checkpointed: boolean;
+  readonly events: number;
+  readonly unsealable: number;
+}
+
+export class AuditTrail implements Auditor {
+  private readonly queue: AuditQueue;
+  private readonly sink: AuditSink;
+  private readonly drops: DropLog;
+  /** Where the chain ends on the sink; undefined until read, and again after a failed write. */
+  private head: ChainHead | undefined;
+  private sinceCheckpoint = 0;
+  private checkpointedSeq = 0;
+  /** The last sealed batch whose write failed: it may have landed after all. */
+  private unconfirmed: readonly ChainedRecord[] = [];
+  private flushing: Promise<void> | undefined;
+  private state: 'open' | 'closing' | 'closed' = 'open';
+
+  constructor(
+    private readonly opts: AuditTrailOptions,
+    private readonly metrics: Metrics,
+    logger: Logger,
+  ) {
+    assertWriterId(opts.writerId);
+    for (const k of ['queueSize', 'batchSize', 'checkpointEvery'] as const) {
+      if (!Number.isSafeInteger(opts[k]) || opts[k] < 1) {
+        throw new AuditError('invalid_options', `audit ${k} must be a positive integer`);
+      }
+    }
+    this.queue = new AuditQueue(opts.queueSize);
+    this.sink = openSink(opts, metrics);
+    this.drops = new DropLog(logger);
+  }
+
+  record(event: AuditInput): void {
+    // After close() nothing will write it, so it is counted as dropped rather than queued.
+    if (this.state === 'closed' || !this.queue.offer(event)) {
+      this.metrics.auditEvents.inc({ result: 'dropped_overflow' });
+      this.drops.add('overflow', 1);
+      return;
+    }
+    this.metrics.auditQueueDepth.set(this.queue.depth);
+    this.kick();
+  }
+
+  /** Writes everything accepted so far, then a final checkpoint, then closes the sink. */
+  async close(): Promise<void> {
+    if (this.state !== 'open') return;
+    this.state = 'closing';
+    while (this.flushing !== undefined || !this.queue.isEmpty) {
+      this.kick();
+      await this.flushing;
+    }
+    this.state = 'closed';
+    await this.finalCheckpoint();
+    await this.sink.close().catch((err: unknown) => this.drops.sinkError(err));
+    this.drops.flush();
+  }
+
+  private kick(): void {
+    if (this.flushing !== undefined) return;
+    // setImmediate: record() must return before any hashing or I/O starts.
+    this.flushing = new Promise<void>((resolve) => setImmediate(resolve))
+      .then(() => this.drain())
+      .catch((err: unknown) => this.drops.sinkError(err))
+      .finally(() => {
+        this.flushing = undefined;
+        if (!this.queue.isEmpty && this.state !== 'closed') this.kick();
+      });
+  }
+
+  private async drain(): Promise<void> {
+    while (!this.queue.isEmpty) {
+      const batch = this.queue.take(this.opts.batchSize);
+      this.metrics.auditQueueDepth.set(this.queue.depth);
+      await this.writeBatch(batch);
+    }
+  }
+
+  private async writeBatch(batch: QueueEntry[]): Promise<void> {
+    const maxAttempts = this.opts.maxAttempts ?? 3;
+    let entries = batch;
+    for (let attempt = 1; ; attempt++) {
+      let sealed: Sealed | undefined;
+      try {
+        if (this.head === undefined) {
+          this.head = await this.sink.readHead();
+          entries = this.dropLanded(entries, this.head);
+          if (entries.length === 0) return;
+        }
+        sealed = this.seal(entries, this.head);
+        await this.sink.write(sealed.records);
+      } catch (err) {
+        this.head = undefined;
+        this.unconfirmed = sealed?.chained ?? this.unconfirmed;
+        this.drops.sinkError(err);
+        if (attempt >= maxAttempts) return this.dropBatch(entries);
+        await sleep((this.opts.retryDelayMs ?? 200) * 2 ** (attempt - 1));
+        continue;
+      }
+      this.commit(sealed);
+      return;
+    }
+  }
+
+  /** Seals entries onto the chain from `head`, with a checkpoint after every N-th record. */
+  private seal(entries: readonly QueueEntry[], from: ChainHead): Sealed {
+    const { writerId: writer, checkpointEvery, hmacKey } = this.opts;
+    const records: StoredRecord[] = [];
+    const chained: ChainedRecord[] = [];
+    let head = from;
+    let since = this.sinceCheckpoint;
+    let checkpointed = false;
+    let events = 0;
+    let unsealable = 0;
+    for (const e of entries) {
+      let r: ChainedRecord;
+      if (e instanceof GapNote) {
+        r = sealRecord(gap(e.overflow, e.sinkError), writer, head);
+      } else {
+        try {
+          r = sealRecord(e, writer, head);
+          events++;
+        } catch {
+          // Only a value JSON cannot represent gets here; it becomes a counted gap, not a crash.
+          r = sealRecord(gap(0, 1), writer, head);
+          unsealable++;
+        }
+      }
+      records.push(r);
+      chained.push(r);
+      head = { seq: r.seq, hash: r.hash };
+      checkpointed = false;
+      if (++since >= checkpointEvery) {
+        records.push(makeCheckpoint(writer, head, new Date().toISOString(), hmacKey));
+        since = 0;
+        checkpointed = true;
+      }
+    }
+    return { records, chained, head, since, checkpointed, events, unsealable };
+  }
+
+  private commit(s: Sealed): void {
+    this.head = s.head;
+    this.sinceCheckpoint = s.since;
+    if (s.checkpointed) this.checkpointedSeq = s.head.seq;
+    this.unconfirmed = [];
+    if (s.events > 0) this.metrics.auditEvents.inc({ result: 'written' }, s.events);
+    if (s.unsealable > 0) {
+      this.metrics.auditEvents.inc({ result: 'dropped_sink_error' }, s.unsealable);
+      this.drops.add('sink_error', s.unsealable);
+    }
+  }
+
+  /**
+   * After a failed write, the re-read head may show that the batch (or its first part) was stored
+   * after all (lost reply, partial file write): those entries are done and must not be re-sealed.
+   */
+  private dropLanded(entries: QueueEntry[], head: ChainHead): QueueEntry[] {
+    const tried = this.unconfirmed;
+    this.unconfirmed = [];
+    const first = tried[0];
+    if (first === undefined || head.seq < first.seq) return entries;
+    const i = head.seq - first.seq;
+    if (tried[i]?.hash !== head.hash || i >= entries.length) return entries;
+    const landed = tried.slice(0, i + 1).filter((r) => r.type !== 'gap').length;
+    if (landed > 0) this.metrics.auditEvents.inc({ result: 'written' }, landed);
+    this.sinceCheckpoint += i + 1;
+    return entries.slice(i + 1);
+  }
+
+  private dropBatch(entries: readonly QueueEntry[]): void {
+    this.unconfirmed = [];
+    let overflow = 0;
+    let lost = 0;
+    for (const e of entries) {
+      if (e instanceof GapNote) {
+        overflow += e.overflow;
+        lost += e.sinkError;
+      } else {
+        lost++;
+      }
+    }
+    const events = entries.filter((e) => !(e instanceof GapNote)).length;
+    if (events > 0) this.metrics.auditEvents.inc({ result: 'dropped_sink_error' }, events);
+    this.drops.add('sink_error', events);
+    this.queue.requeueGap(overflow, lost);
+  }
+
+  private async finalCheckpoint(): Promise<void> {
+    try {
+      this.head ??= await this.sink.readHead();
+      if (this.head.seq === GENESIS.seq || this.head.seq === this.checkpointedSeq) return;
+      const cp = makeCheckpoint(
+        this.opts.writerId,
+        this.head,
+        new Date().toISOString(),
+        this.opts.hmacKey,
+      );
+      await this.sink.write([cp]);
+      this.checkpointedSeq = this.head.seq;
+    } catch (err) {
+      this.drops.sinkError(err);
+    }
+  }
+}
+
+function gap(overflow: number, sinkError: number) {
+  const time = new Date().toISOString();
+  return { type: 'gap', time, dropped_overflow: overflow, dropped_sink_error: sinkError } as const;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,141 @@
+// The hash chain itself: how a record is canonicalised, hashed, sealed onto its writer's chain and
+// how checkpoints are signed. Writer and verifier both call these, so they hash identical bytes.
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import canonicalize from 'canonicalize';
+import type {
+  AuditInput,
+  ChainHead,
+  ChainedRecord,
+  CheckpointRecord,
+  GapAuditInput,
+} from './types.js';
+
+/** prev_hash of seq 1: a fixed value, so a chain cannot be started "in the middle" unnoticed. */
+export const GENESIS_HASH = '0'.repeat(64);
+export const GENESIS: ChainHead = Object.freeze({ seq: 0, hash: GENESIS_HASH });
+
+const HEX64 = /^[0-9a-f]{64}$/;
+// Writer ids go inside a Redis hash tag and a log line; `{`, `}` or spaces would break both.
+const WRITER_ID = /^[A-Za-z0-9._:@-]{1,128}$/;
+
+export class AuditError extends Error {
+  constructor(
+    readonly code: 'invalid_options' | 'invalid_writer_id' | 'not_canonicalizable',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'AuditError';
+  }
+}
+
+export function isHex64(v: unknown): v is string {
+  return typeof v === 'string' && HEX64.test(v);
+}
+
+export function assertWriterId(writer: string): void {
+  if (!WRITER_ID.test(writer)) {
+    throw new AuditError('invalid_writer_id', `audit writer id must match ${WRITER_ID.source}`);
+  }
+}
+
+/** RFC 8785 (JCS) canonical JSON; throws for values JSON cannot carry (lone surrogates, NaN). */
+export function canonicalJson(value: unknown): string {
+  let out: string | undefined;
+  try {
+    out = canonicalize(value);
+  } catch (err) {
+    throw new AuditError('not_canonicalizable', (err as Error).message);
+  }
+  if (out === undefined) throw new AuditError('not_canonicalizable', 'value has no JSON form');
+  return out;
+}
+
+export function sha256Hex(text: string): string {
+  return createHash('sha256').update(text, 'utf8').digest('hex');
+}
+
+/** The hash a chained record must carry: over everything in it except `hash` itself. */
+export function recordHash(record: Readonly<Record<string, unknown>>): string {
+  const { hash: _ignored, ...rest } = record;
+  return sha256Hex(canonicalJson(rest));
+}
+
+/**
+ * Appends `body` to the chain ending at `head`. Undefined fields are left out (JSON would drop
+ * them anyway, and the verifier must hash exactly what was stored); non-finite numbers become
+ * null for the same reason. Chain fields are set last so a body can never override them.
+ */
+export function sealRecord(
+  body: AuditInput | GapAuditInput,
+  writer: string,
+  head: ChainHead,
+): ChainedRecord {
+  const unhashed: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(body)) {
+    if (v === undefined) continue;
+    unhashed[k] = typeof v === 'number' && !Number.isFinite(v) ? null : v;
+  }
+  unhashed.writer = writer;
+  unhashed.seq = head.seq + 1;
+  unhashed.prev_hash = head.hash;
+  unhashed.hash = recordHash(unhashed);
+  return unhashed as unknown as ChainedRecord;
+}
+
+/** A checkpoint for `head`, HMAC-signed when a key is configured and unsigned otherwise. */
+export function makeCheckpoint(
+  writer: string,
+  head: ChainHead,
+  time: string,
+  hmacKey: string | undefined,
+): CheckpointRecord {
+  const body: CheckpointRecord = {
+    type: 'checkpoint',
+    writer,
+    seq: head.seq,
+    head_hash: head.hash,
+    time,
+  };
+  return hmacKey === undefined ? body : { ...body, hmac: checkpointMac(hmacKey, { ...body }) };
+}
+
+export function checkpointMac(hmacKey: string, cp: object): string {
+  const { hmac: _ignored, ...rest } = cp as Record<string, unknown>;
+  return createHmac('sha256', hmacKey).update(canonicalJson(rest), 'utf8').digest('hex');
+}
+
+/** Constant-time, so a forger learns nothing from how long a wrong MAC takes to reject. */
+export function checkpointMacValid(
+  hmacKey: string,
+  cp: Readonly<Record<string, unknown>>,
+): boolean {
+  if (!isHex64(cp.hmac)) return false;
+  const expected = Buffer.from(checkpointMac(hmacKey, cp), 'hex');
+  return timingSafeEqual(expected, Buffer.from(cp.hmac, 'hex'));
+}
+
+/**
+ * The head a stored record proves for `writer` (an event's own seq/hash, or the head a checkpoint
+ * attests), or undefined when the record is not this writer's or not shaped like one of ours.
+ */
+export function headOfRecord(record: unknown, writer: string): ChainHead | undefined {
+  if (typeof record !== 'object' || record === null) return undefined;
+  const r = record as Record<string, unknown>;
+  if (r.writer !== writer || typeof r.seq !== 'number' || !Number.isSafeInteger(r.seq)) {
+    return undefined;
+  }
+  const hash = r.type === 'checkpoint' ? r.head_hash : r.hash;
+  return isHex64(hash) ? { seq: r.seq, hash } : undefined;
+}
+
+/** Parses one stored line; undefined for anything that is not a JSON object. */
+export function parseRecord(text: string): Record<string, unknown> | undefined {
+  try {
+    const v: unknown = JSON.parse(text);
+    return typeof v === 'object' && v !== null && !Array.isArray(v)
+      ? (v as Record<string, unknown>)
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}

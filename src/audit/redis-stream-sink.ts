@@ -1,0 +1,91 @@
+// The shared-deployment audit sink: one Redis Stream per writer. A batch is one MULTI/EXEC of
+// XADDs (pipelined in one round trip and applied all-or-nothing), so a chain on the stream never
+// ends half-way through a batch; each entry holds the stored record as JSON.
+import type { Cluster, Redis } from 'ioredis';
+import type { Metrics } from '../observability/metrics.js';
+import { GENESIS, headOfRecord, parseRecord } from './chain.js';
+import type { AuditSink } from './sink.js';
+import type { ChainHead, StoredRecord } from './types.js';
+
+export type RedisClient = Redis | Cluster;
+
+/** The entry field that carries the record; the verifier reads only this. */
+export const RECORD_FIELD = 'record';
+const PAGE = 200;
+
+/**
+ * `<prefix>:audit:{<writer>}`: the hash tag puts a writer's whole stream in one Cluster slot,
+ * which MULTI/EXEC needs, while different writers spread over the cluster.
+ */
+export function auditStreamKey(writer: string, prefix = 'agent-authz'): string {
+  return `${prefix}:audit:{${writer}}`;
+}
+
+export interface RedisStreamSinkOptions {
+  readonly client: RedisClient;
+  readonly key: string;
+  readonly writer: string;
+  /**
+   * Optional `MAXLEN ~ n` trimming. Trimming drops the start of the chain, so a verifier can then
+   * only check from the oldest retained entry on (verifyStream's allowTrimmedHead).
+   */
+  readonly maxLen?: number | undefined;
+  /** Closed with the sink when the sink created it; a shared client is left open. */
+  readonly ownsClient?: boolean;
+}
+
+export class RedisStreamSink implements AuditSink {
+  readonly kind = 'redis';
+
+  constructor(
+    private readonly opts: RedisStreamSinkOptions,
+    private readonly metrics?: Metrics,
+  ) {}
+
+  async readHead(): Promise<ChainHead> {
+    const { client, key, writer } = this.opts;
+    try {
+      // Usually the newest entry is ours; on a stream shared by several writers, page back.
+      let end = '+';
+      for (;;) {
+        const page = await client.xrevrange(key, end, '-', 'COUNT', PAGE);
+        for (const [, fields] of page) {
+          const head = headOfRecord(parseRecord(recordField(fields) ?? ''), writer);
+          if (head !== undefined) return head;
+        }
+        if (page.length < PAGE) return GENESIS;
+        end = `(${page[page.length - 1]![0]}`;
+      }
+    } catch (err) {
+      this.metrics?.redisErrors.inc({ operation: 'audit' });
+      throw err;
+    }
+  }
+
+  async write(records: readonly StoredRecord[]): Promise<void> {
+    const { client, key, maxLen } = this.opts;
+    const trim = maxLen === undefined ? [] : ['MAXLEN', '~', String(maxLen)];
+    const tx = client.multi();
+    for (const r of records) tx.xadd(key, ...trim, '*', RECORD_FIELD, JSON.stringify(r));
+    try {
+      const results = await tx.exec();
+      if (results === null) throw new Error('audit transaction was aborted');
+      for (const [err] of results) if (err) throw err;
+    } catch (err) {
+      this.metrics?.redisErrors.inc({ operation: 'audit' });
+      throw err;
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.opts.ownsClient === true) await this.opts.client.quit().catch(() => undefined);
+  }
+}
+
+/** The record JSON from an entry's flat [field, value, …] list. */
+export function recordField(fields: readonly string[]): string | undefined {
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    if (fields[i] === RECORD_FIELD) return fields[i + 1];
+  }
+  return undefined;
+}

@@ -1,0 +1,107 @@
+// Peer-certificate parsing with Node's crypto, cached by PEM so the hot path never re-parses.
+// Validity is NOT cached as a verdict: it is re-checked against the clock on every request,
+// because Envoy does not re-validate certificates on long-lived connections.
+import { X509Certificate } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
+import { fingerprintOfDer } from './fingerprint.js';
+
+export interface ParsedCertificate {
+  readonly fingerprint: string;
+  readonly notBeforeMs: number;
+  readonly notAfterMs: number;
+  /** Issuer RDNs as Node prints them, one `K=V` per entry. */
+  readonly issuerRdns: readonly string[];
+  readonly issuerCn: string | undefined;
+  readonly uriSans: readonly string[];
+  /** A SAN value Node had to quote (it contained a separator): never a valid SPIFFE ID. */
+  readonly hasSuspiciousSan: boolean;
+  readonly isCa: boolean;
+  readonly cert: X509Certificate;
+}
+
+export type ParseResult = { ok: true; cert: ParsedCertificate } | { ok: false };
+
+const cache = new LRUCache<string, ParseResult>({ max: 4096 });
+
+export function parseCertificate(pem: string): ParseResult {
+  const hit = cache.get(pem);
+  if (hit !== undefined) return hit;
+  let result: ParseResult;
+  try {
+    const cert = new X509Certificate(pem);
+    const issuerRdns = cert.issuer.split('\n').map((s) => s.trim()).filter((s) => s !== '');
+    const cn = issuerRdns.find((r) => r.startsWith('CN='));
+    const sans = splitSubjectAltName(cert.subjectAltName ?? '');
+    result = {
+      ok: true,
+      cert: {
+        fingerprint: fingerprintOfDer(cert.raw),
+        notBeforeMs: Date.parse(cert.validFrom),
+        notAfterMs: Date.parse(cert.validTo),
+        issuerRdns,
+        issuerCn: cn?.slice(3),
+        uriSans: sans.filter((s) => s.startsWith('URI:')).map((s) => s.slice(4)),
+        hasSuspiciousSan: sans.some((s) => s.includes('"')),
+        isCa: cert.ca,
+        cert,
+      },
+    };
+  } catch {
+    result = { ok: false };
+  }
+  cache.set(pem, result);
+  return result;
+}
+
+// Node quotes a SAN value that contains ", " (CVE-2021-44532 fix), so splitting on ", " outside
+// quotes is safe; a quoted value is flagged rather than unescaped.
+function splitSubjectAltName(san: string): string[] {
+  const out: string[] = [];
+  let cur = '';
+  let quoted = false;
+  for (let i = 0; i < san.length; i++) {
+    const c = san[i]!;
+    if (c === '"') quoted = !quoted;
+    if (!quoted && c === ',' && san[i + 1] === ' ') {
+      out.push(cur);
+      cur = '';
+      i++;
+      continue;
+    }
+    cur += c;
+  }
+  if (cur !== '') out.push(cur);
+  return out;
+}
+
+/** A trusted-issuer entry is either a full DN ("CN=x,O=y", any order) or just the issuer CN. */
+export function issuerMatches(cert: ParsedCertificate, trusted: readonly string[]): boolean {
+  for (const entry of trusted) {
+    if (!entry.includes('=')) {
+      if (cert.issuerCn === entry) return true;
+      continue;
+    }
+    const want = entry.split(',').map((s) => s.trim()).filter((s) => s !== '');
+    if (want.length === cert.issuerRdns.length && want.every((r) => cert.issuerRdns.includes(r))) return true;
+  }
+  return false;
+}
+
+/** Signature check against CA certificates (when a trusted CA bundle is configured). */
+export function issuedByAny(cert: ParsedCertificate, cas: readonly X509Certificate[]): boolean {
+  return cas.some((ca) => cert.cert.checkIssued(ca) && cert.cert.verify(ca.publicKey));
+}
+
+export type ValidityVerdict = 'valid' | 'not_yet_valid' | 'expired';
+
+export function checkValidity(cert: ParsedCertificate, nowMs: number, skewMs: number): ValidityVerdict {
+  if (nowMs + skewMs < cert.notBeforeMs) return 'not_yet_valid';
+  if (nowMs - skewMs >= cert.notAfterMs) return 'expired';
+  return 'valid';
+}
+
+/** Loads a PEM bundle of CA certificates. */
+export function loadCaBundle(pem: string): X509Certificate[] {
+  const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+  return blocks.map((b) => new X509Certificate(b));
+}

@@ -1,0 +1,139 @@
+// The in-process registry cache: a decorator over any RegistryStore. Bounded (LRU), TTL with
+// jitter, short-lived negative entries, one store read per key however many concurrent misses,
+// and bounded staleness: when the store is down a cached entry is served for at most
+// `maxStaleMs` after it was last read, then the lookup fails (registry_unavailable).
+import { LRUCache } from 'lru-cache';
+import type { Metrics } from '../observability/metrics.js';
+import type { Agent, ApiKey, Tenant } from './records.js';
+import {
+  RegistryUnavailableError,
+  lookupKey,
+  type AgentLookup,
+  type RegistryReader,
+  type RegistryStore,
+} from './registry.js';
+
+interface Entry {
+  readonly value: Agent | ApiKey | Tenant | null;
+  readonly fetchedAt: number;
+  readonly freshUntil: number;
+}
+
+export interface CacheOptions {
+  readonly maxEntries: number;
+  readonly ttlMs: number;
+  readonly negativeTtlMs: number;
+  readonly maxStaleMs: number;
+  readonly now?: () => number;
+}
+
+export class CachedRegistry implements RegistryReader {
+  private readonly entries: LRUCache<string, Entry>;
+  private readonly pending = new Map<string, Promise<Entry>>();
+  private readonly now: () => number;
+  private lastSuccess = 0;
+  private generation = 0;
+
+  constructor(
+    private readonly store: RegistryStore,
+    private readonly opts: CacheOptions,
+    private readonly metrics?: Metrics,
+  ) {
+    this.now = opts.now ?? Date.now;
+    this.entries = new LRUCache<string, Entry>({
+      max: opts.maxEntries,
+      dispose: (_v, _k, reason) => {
+        if (reason === 'evict') metrics?.cacheEvictions.inc({ cause: 'capacity' });
+      },
+    });
+    store.onInvalidate((keys) => this.invalidate(keys));
+  }
+
+  findAgent(lookup: AgentLookup): Promise<Agent | undefined> {
+    return this.get(lookupKey(lookup), () => this.store.findAgent(lookup)) as Promise<Agent | undefined>;
+  }
+
+  getKey(keyId: string): Promise<ApiKey | undefined> {
+    return this.get(`key:${keyId}`, () => this.store.getKey(keyId)) as Promise<ApiKey | undefined>;
+  }
+
+  getTenant(tenantId: string): Promise<Tenant | undefined> {
+    return this.get(`tenant:${tenantId}`, () => this.store.getTenant(tenantId)) as Promise<
+      Tenant | undefined
+    >;
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** Seconds since the store last answered (for the staleness gauge). */
+  stalenessSeconds(): number {
+    return this.lastSuccess === 0 ? 0 : (this.now() - this.lastSuccess) / 1000;
+  }
+
+  invalidate(keys: readonly string[] | 'all'): void {
+    if (keys === 'all') {
+      this.metrics?.cacheEvictions.inc({ cause: 'flush' }, this.entries.size);
+      this.entries.clear();
+      // In-flight loads started before a flush must not repopulate the cache with old data.
+      this.generation++;
+      this.pending.clear();
+      return;
+    }
+    for (const k of keys) {
+      if (this.entries.delete(k)) this.metrics?.cacheEvictions.inc({ cause: 'invalidation' });
+      if (this.pending.delete(k)) this.generation++;
+    }
+  }
+
+  private async get(
+    key: string,
+    load: () => Promise<Agent | ApiKey | Tenant | undefined>,
+  ): Promise<Agent | ApiKey | Tenant | undefined> {
+    const now = this.now();
+    const entry = this.entries.get(key);
+    if (entry !== undefined && now < entry.freshUntil) {
+      this.metrics?.cacheRequests.inc({ result: entry.value === null ? 'negative_hit' : 'hit' });
+      return entry.value ?? undefined;
+    }
+    this.metrics?.cacheRequests.inc({ result: 'miss' });
+    try {
+      const fresh = await this.load(key, load);
+      return fresh.value ?? undefined;
+    } catch (err) {
+      // Serve what we had, but never beyond the staleness bound: that bound is how long a
+      // revocation can go unseen while Redis is unreachable.
+      if (entry !== undefined && now - entry.fetchedAt <= this.opts.maxStaleMs) {
+        this.metrics?.cacheRequests.inc({ result: 'stale' });
+        return entry.value ?? undefined;
+      }
+      throw err instanceof RegistryUnavailableError ? err : new RegistryUnavailableError(String(err));
+    }
+  }
+
+  private load(key: string, load: () => Promise<Agent | ApiKey | Tenant | undefined>): Promise<Entry> {
+    const inFlight = this.pending.get(key);
+    if (inFlight !== undefined) return inFlight;
+    const generation = this.generation;
+    const p = load()
+      .then((value) => {
+        const fetchedAt = this.now();
+        this.lastSuccess = fetchedAt;
+        const ttl = value === undefined ? this.opts.negativeTtlMs : jitter(this.opts.ttlMs);
+        const e: Entry = { value: value ?? null, fetchedAt, freshUntil: fetchedAt + ttl };
+        if (generation === this.generation) this.entries.set(key, e);
+        return e;
+      })
+      .finally(() => {
+        if (this.pending.get(key) === p) this.pending.delete(key);
+      });
+    this.pending.set(key, p);
+    return p;
+  }
+}
+
+// Spread refreshes so that entries cached together do not all expire in the same millisecond.
+function jitter(ttl: number): number {
+  return Math.round(ttl * (0.9 + Math.random() * 0.1));
+}

@@ -1,0 +1,177 @@
+// The embedded registry: a YAML file loaded into memory, so a fresh clone runs without Redis.
+// The file is reloaded when it changes, atomically: a bad file is refused with one log line per
+// problem and the previous registry stays in force. Admin writes are persisted back to the file
+// (write to a temporary file, then rename) so the file stays the single source of truth.
+import { renameSync, watchFile, unwatchFile, writeFileSync } from 'node:fs';
+import type { Logger } from '../observability/logger.js';
+import type { Agent, ApiKey, RegistryData, Tenant } from './records.js';
+import { crossCheck, formatRegistry, readRegistryFile, RegistryFileError } from './registry-file.js';
+import {
+  RegistryWriteError,
+  agentLookupKeys,
+  lookupKey,
+  type AgentLookup,
+  type RegistryStore,
+} from './registry.js';
+
+interface Snapshot {
+  readonly data: RegistryData;
+  readonly agentIndex: ReadonlyMap<string, Agent>;
+  readonly keys: ReadonlyMap<string, ApiKey>;
+  readonly tenants: ReadonlyMap<string, Tenant>;
+}
+
+export class EmbeddedStore implements RegistryStore {
+  readonly kind = 'embedded';
+  private snap: Snapshot;
+  private readonly listeners: ((keys: string[] | 'all') => void)[] = [];
+  private watching = false;
+  private lastWritten = '';
+
+  constructor(
+    private readonly path: string | undefined,
+    private readonly logger?: Logger,
+    initial?: RegistryData,
+  ) {
+    this.snap = snapshot(initial ?? (path === undefined ? empty() : readRegistryFile(path)));
+  }
+
+  /** Reload on change; polling (1 s) works on every filesystem, including ConfigMap mounts. */
+  watch(intervalMs = 1000): void {
+    if (this.path === undefined || this.watching) return;
+    this.watching = true;
+    watchFile(this.path, { interval: intervalMs, persistent: false }, () => this.reload());
+  }
+
+  reload(): boolean {
+    if (this.path === undefined) return false;
+    try {
+      const data = readRegistryFile(this.path);
+      const text = formatRegistry(data);
+      if (text === this.lastWritten) return true;
+      this.snap = snapshot(data);
+      this.logger?.info({ agents: data.agents.length, keys: data.keys.length }, 'registry file reloaded');
+      this.emit('all');
+      return true;
+    } catch (err) {
+      const problems = err instanceof RegistryFileError ? err.problems : [String(err)];
+      this.logger?.error({ problems }, 'registry file refused; the previous registry stays in force');
+      return false;
+    }
+  }
+
+  async findAgent(lookup: AgentLookup): Promise<Agent | undefined> {
+    return this.snap.agentIndex.get(lookupKey(lookup));
+  }
+  async getKey(keyId: string): Promise<ApiKey | undefined> {
+    return this.snap.keys.get(keyId);
+  }
+  async getTenant(tenantId: string): Promise<Tenant | undefined> {
+    return this.snap.tenants.get(tenantId);
+  }
+  async listAgents(): Promise<Agent[]> {
+    return [...this.snap.data.agents];
+  }
+  async listKeys(): Promise<ApiKey[]> {
+    return [...this.snap.data.keys];
+  }
+  async listTenants(): Promise<Tenant[]> {
+    return [...this.snap.data.tenants];
+  }
+
+  async putAgent(agent: Agent): Promise<void> {
+    const old = this.snap.agentIndex.get(lookupKey({ by: 'id', value: agent.agent_id }));
+    const agents = this.snap.data.agents.filter((a) => a.agent_id !== agent.agent_id);
+    agents.push(agent);
+    this.commit({ ...this.snap.data, agents }, [...(old ? agentLookupKeys(old) : []), ...agentLookupKeys(agent)]);
+  }
+  async deleteAgent(agentId: string): Promise<boolean> {
+    const old = this.snap.agentIndex.get(lookupKey({ by: 'id', value: agentId }));
+    if (old === undefined) return false;
+    this.commit({ ...this.snap.data, agents: this.snap.data.agents.filter((a) => a !== old) }, agentLookupKeys(old));
+    return true;
+  }
+  async putKey(key: ApiKey): Promise<void> {
+    const keys = this.snap.data.keys.filter((k) => k.key_id !== key.key_id);
+    keys.push(key);
+    this.commit({ ...this.snap.data, keys }, [`key:${key.key_id}`]);
+  }
+  async deleteKey(keyId: string): Promise<boolean> {
+    if (!this.snap.keys.has(keyId)) return false;
+    this.commit({ ...this.snap.data, keys: this.snap.data.keys.filter((k) => k.key_id !== keyId) }, [`key:${keyId}`]);
+    return true;
+  }
+  async putTenant(tenant: Tenant): Promise<void> {
+    const tenants = this.snap.data.tenants.filter((t) => t.tenant_id !== tenant.tenant_id);
+    tenants.push(tenant);
+    this.commit({ ...this.snap.data, tenants }, [`tenant:${tenant.tenant_id}`]);
+  }
+  async deleteTenant(tenantId: string): Promise<boolean> {
+    if (!this.snap.tenants.has(tenantId)) return false;
+    this.commit(
+      { ...this.snap.data, tenants: this.snap.data.tenants.filter((t) => t.tenant_id !== tenantId) },
+      [`tenant:${tenantId}`],
+    );
+    return true;
+  }
+  async importData(data: RegistryData, opts: { replace: boolean }): Promise<void> {
+    const merged: RegistryData = opts.replace
+      ? data
+      : {
+          tenants: mergeBy(this.snap.data.tenants, data.tenants, (t) => t.tenant_id),
+          agents: mergeBy(this.snap.data.agents, data.agents, (a) => a.agent_id),
+          keys: mergeBy(this.snap.data.keys, data.keys, (k) => k.key_id),
+        };
+    this.commit(merged, 'all');
+  }
+
+  ready(): boolean {
+    return true;
+  }
+  onInvalidate(listener: (keys: string[] | 'all') => void): void {
+    this.listeners.push(listener);
+  }
+  async close(): Promise<void> {
+    if (this.path !== undefined && this.watching) unwatchFile(this.path);
+  }
+
+  // Validate the whole next state first; only then swap it in and persist it.
+  private commit(next: RegistryData, changed: string[] | 'all'): void {
+    const problems = crossCheck(next);
+    if (problems.length > 0) throw new RegistryWriteError('conflict', problems.join('; '));
+    if (this.path !== undefined) {
+      const text = formatRegistry(next);
+      const tmp = `${this.path}.tmp-${process.pid}`;
+      writeFileSync(tmp, text, { mode: 0o600 });
+      renameSync(tmp, this.path);
+      this.lastWritten = text;
+    }
+    this.snap = snapshot(next);
+    this.emit(changed);
+  }
+
+  private emit(keys: string[] | 'all'): void {
+    for (const l of this.listeners) l(keys);
+  }
+}
+
+function snapshot(data: RegistryData): Snapshot {
+  const agentIndex = new Map<string, Agent>();
+  for (const a of data.agents) for (const k of agentLookupKeys(a)) agentIndex.set(k, a);
+  return {
+    data,
+    agentIndex,
+    keys: new Map(data.keys.map((k) => [k.key_id, k])),
+    tenants: new Map(data.tenants.map((t) => [t.tenant_id, t])),
+  };
+}
+
+function empty(): RegistryData {
+  return { tenants: [], agents: [], keys: [] };
+}
+
+function mergeBy<T>(base: readonly T[], incoming: readonly T[], id: (t: T) => string): T[] {
+  const m = new Map(base.map((t) => [id(t), t]));
+  for (const t of incoming) m.set(id(t), t);
+  return [...m.values()];
+}

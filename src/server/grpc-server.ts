@@ -1,0 +1,56 @@
+// The gRPC listener: envoy.service.auth.v3.Authorization/Check with a request deserializer that
+// decodes only what a decision needs, and grpc.health.v1.Health.
+import * as grpc from '@grpc/grpc-js';
+import type { RequestFacts } from '../check/facts.js';
+import type { CheckResponseObject } from '../check/response.js';
+import { decodeCheckRequest, type DecodeFailure } from '../proto/decode-check-request.js';
+import { messageType } from '../proto/schema.js';
+import type { CheckHandler } from './check-handler.js';
+import type { HealthService } from './health.js';
+
+export const CHECK_PATH = '/envoy.service.auth.v3.Authorization/Check';
+
+export function createGrpcServer(handler: CheckHandler, health: HealthService): grpc.Server {
+  const server = new grpc.Server({
+    // Detect half-open Envoy connections, and let Envoy rebalance after a scale-out.
+    'grpc.keepalive_time_ms': 30_000,
+    'grpc.keepalive_timeout_ms': 10_000,
+    'grpc.keepalive_permit_without_calls': 1,
+    'grpc.max_connection_age_ms': 15 * 60_000,
+    'grpc.max_connection_age_grace_ms': 30_000,
+    'grpc.max_receive_message_length': 4 * 1024 * 1024,
+  });
+  const CheckResponse = messageType('envoy.service.auth.v3.CheckResponse');
+  const definition: grpc.ServiceDefinition = {
+    Check: {
+      path: CHECK_PATH,
+      requestStream: false,
+      responseStream: false,
+      requestSerialize: () => {
+        throw new Error('server only');
+      },
+      requestDeserialize: (buf: Buffer) => decodeCheckRequest(buf),
+      responseSerialize: (obj: CheckResponseObject) => Buffer.from(CheckResponse.encode(obj).finish()),
+      responseDeserialize: (buf: Buffer) => CheckResponse.decode(buf),
+    },
+  };
+  server.addService(definition, {
+    Check: (
+      call: grpc.ServerUnaryCall<RequestFacts | DecodeFailure, CheckResponseObject>,
+      callback: grpc.sendUnaryData<CheckResponseObject>,
+    ) => {
+      void handler.check(call.request).then((res) => callback(null, res));
+    },
+  });
+  health.register(server);
+  return server;
+}
+
+export function bindGrpc(server: grpc.Server, address: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, port) => {
+      if (err !== null) reject(err);
+      else resolve(port);
+    });
+  });
+}
