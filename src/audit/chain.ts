@@ -56,8 +56,7 @@ export function sha256Hex(text: string): string {
 
 /** The hash a chained record must carry: over everything in it except `hash` itself. */
 export function recordHash(record: Readonly<Record<string, unknown>>): string {
-  const { hash: _ignored, ...rest } = record;
-  return sha256Hex(canonicalJson(rest));
+  return sha256Hex(canonicalJson(omit(record, 'hash')));
 }
 
 /**
@@ -100,8 +99,8 @@ export function makeCheckpoint(
 }
 
 export function checkpointMac(hmacKey: string, cp: object): string {
-  const { hmac: _ignored, ...rest } = cp as Record<string, unknown>;
-  return createHmac('sha256', hmacKey).update(canonicalJson(rest), 'utf8').digest('hex');
+  const body = canonicalJson(omit(cp as Record<string, unknown>, 'hmac'));
+  return createHmac('sha256', hmacKey).update(body, 'utf8').digest('hex');
 }
 
 /** Constant-time, so a forger learns nothing from how long a wrong MAC takes to reject. */
@@ -126,6 +125,12 @@ export function headOfRecord(record: unknown, writer: string): ChainHead | undef
   }
   const hash = r.type === 'checkpoint' ? r.head_hash : r.hash;
   return isHex64(hash) ? { seq: r.seq, hash } : undefined;
+}
+
+function omit(obj: Readonly<Record<string, unknown>>, key: string): Record<string, unknown> {
+  const copy = { ...obj };
+  delete copy[key];
+  return copy;
 }
 
 /** Parses one stored line; undefined for anything that is not a JSON object. */

@@ -56,6 +56,8 @@ const SVID_ALGORITHMS = new Set([
   'PS512',
 ]);
 
+const SVID_HEADERS = new Set(['alg', 'kid', 'typ']);
+
 interface Issuer {
   readonly cfg: JwtIssuerOptions;
   readonly jwks: JwksCache;
@@ -210,9 +212,12 @@ export class JwtVerifier implements CredentialVerifier {
   }
 
   private svidResult(verified: JWTVerifyResult, iss: string): CredentialResult {
-    // JWT-SVID.md §2: `typ`, when present, is JWT or JOSE.
-    const typ = verified.protectedHeader.typ;
-    if (typ !== undefined && typ !== 'JWT' && typ !== 'JOSE') return invalid('invalid_token');
+    // JWT-SVID.md §2: only alg, kid and typ may appear, and `typ`, when present, is JWT or JOSE.
+    const header = verified.protectedHeader;
+    if (Object.keys(header).some((name) => !SVID_HEADERS.has(name)))
+      return invalid('invalid_token');
+    if (header.typ !== undefined && header.typ !== 'JWT' && header.typ !== 'JOSE')
+      return invalid('invalid_token');
     const sub = verified.payload.sub ?? '';
     const id = parseSpiffeId(sub);
     if (!id.ok) return invalid('invalid_spiffe_id');
