@@ -78,10 +78,12 @@ export class AuditTrail implements Auditor {
   async close(): Promise<void> {
     if (this.state !== 'open') return;
     this.state = 'closing';
-    while (this.flushing !== undefined || !this.queue.isEmpty) {
+    // Events recorded while closing are still written; a gap note alone that the sink keeps
+    // refusing does not hold shutdown up (its count is already in the metric and the log).
+    do {
       this.kick();
       await this.flushing;
-    }
+    } while (this.flushing !== undefined || this.queue.depth > 0);
     this.state = 'closed';
     await this.finalCheckpoint();
     await this.sink.close().catch((err: unknown) => this.drops.sinkError(err));
@@ -96,7 +98,7 @@ export class AuditTrail implements Auditor {
       .catch((err: unknown) => this.drops.sinkError(err))
       .finally(() => {
         this.flushing = undefined;
-        if (!this.queue.isEmpty && this.state !== 'closed') this.kick();
+        if (this.queue.depth > 0 && this.state !== 'closed') this.kick();
       });
   }
 
@@ -104,11 +106,13 @@ export class AuditTrail implements Auditor {
     while (!this.queue.isEmpty) {
       const batch = this.queue.take(this.opts.batchSize);
       this.metrics.auditQueueDepth.set(this.queue.depth);
-      await this.writeBatch(batch);
+      const written = await this.writeBatch(batch);
+      // Only a gap note is left and the sink is down: wait for the next event (or close).
+      if (!written && batch.every((e) => e instanceof GapNote)) return;
     }
   }
 
-  private async writeBatch(batch: QueueEntry[]): Promise<void> {
+  private async writeBatch(batch: QueueEntry[]): Promise<boolean> {
     const maxAttempts = this.opts.maxAttempts ?? 3;
     let entries = batch;
     for (let attempt = 1; ; attempt++) {
@@ -117,7 +121,7 @@ export class AuditTrail implements Auditor {
         if (this.head === undefined) {
           this.head = await this.sink.readHead();
           entries = this.dropLanded(entries, this.head);
-          if (entries.length === 0) return;
+          if (entries.length === 0) return true;
         }
         sealed = this.seal(entries, this.head);
         await this.sink.write(sealed.records);
@@ -125,12 +129,15 @@ export class AuditTrail implements Auditor {
         this.head = undefined;
         this.unconfirmed = sealed?.chained ?? this.unconfirmed;
         this.drops.sinkError(err);
-        if (attempt >= maxAttempts) return this.dropBatch(entries);
+        if (attempt >= maxAttempts) {
+          this.dropBatch(entries);
+          return false;
+        }
         await sleep((this.opts.retryDelayMs ?? 200) * 2 ** (attempt - 1));
         continue;
       }
       this.commit(sealed);
-      return;
+      return true;
     }
   }
 

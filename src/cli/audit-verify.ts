@@ -66,9 +66,13 @@ export async function auditVerifyCommand(
     );
     return 1;
   }
-  out.write(`OK: ${result.events} events, ${result.writers} writers, ${result.checkpoints} checkpoints\n`);
+  out.write(
+    `OK: ${result.events} events, ${result.writers} writers, ${result.checkpoints} checkpoints\n`,
+  );
   for (const w of result.warnings) {
-    out.write(`WARN ${w.code}${w.writer === undefined ? '' : ` (writer ${w.writer})`}: ${w.message}\n`);
+    out.write(
+      `WARN ${w.code}${w.writer === undefined ? '' : ` (writer ${w.writer})`}: ${w.message}\n`,
+    );
   }
   return 0;
 }

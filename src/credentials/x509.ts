@@ -42,7 +42,7 @@ export function parseCertificate(pem: string): ParseResult {
         issuerCn: cn?.slice(3),
         uriSans: sans.filter((s) => s.startsWith('URI:')).map((s) => s.slice(4)),
         hasSuspiciousSan: sans.some((s) => s.includes('"')),
-        isCa: cert.ca,
+        isCa: cert.ca || basicConstraintsCa(cert.raw),
         cert,
       },
     };
@@ -72,6 +72,23 @@ function splitSubjectAltName(san: string): string[] {
   }
   if (cur !== '') out.push(cur);
   return out;
+}
+
+// OpenSSL (and so Node's `ca`) only reports CA when keyCertSign is also set; a leaf that merely
+// claims cA=TRUE must still be refused (X.509-SVID), so read basicConstraints from the DER.
+const BASIC_CONSTRAINTS_OID = Buffer.from([0x06, 0x03, 0x55, 0x1d, 0x13]);
+
+export function basicConstraintsCa(der: Buffer): boolean {
+  const at = der.indexOf(BASIC_CONSTRAINTS_OID);
+  if (at === -1) return false;
+  let i = at + BASIC_CONSTRAINTS_OID.length;
+  if (der[i] === 0x01 && der[i + 1] === 0x01) i += 3; // critical flag
+  if (der[i] !== 0x04) return false; // extnValue OCTET STRING
+  i += 2;
+  if (der[i] !== 0x30) return false; // BasicConstraints SEQUENCE
+  const len = der[i + 1]!;
+  i += 2;
+  return len >= 3 && der[i] === 0x01 && der[i + 1] === 0x01 && der[i + 2] !== 0x00;
 }
 
 /** A trusted-issuer entry is either a full DN ("CN=x,O=y", any order) or just the issuer CN. */

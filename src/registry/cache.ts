@@ -32,6 +32,7 @@ export class CachedRegistry implements RegistryReader {
   private readonly pending = new Map<string, Promise<Entry>>();
   private readonly now: () => number;
   private lastSuccess = 0;
+  private newestFetch = 0;
   private generation = 0;
 
   constructor(
@@ -63,7 +64,16 @@ export class CachedRegistry implements RegistryReader {
     >;
   }
 
+  /**
+   * Entries that may still be served. Once every entry is older than the staleness bound none of
+   * them can answer (whatever the store says), so they are dropped: readiness treats an empty
+   * cache as cold, and a cache of unservable entries must not keep a replica SERVING.
+   */
   get size(): number {
+    if (this.entries.size > 0 && this.now() - this.newestFetch > this.opts.maxStaleMs) {
+      this.metrics?.cacheEvictions.inc({ cause: 'flush' }, this.entries.size);
+      this.entries.clear();
+    }
     return this.entries.size;
   }
 
@@ -121,8 +131,14 @@ export class CachedRegistry implements RegistryReader {
         const fetchedAt = this.now();
         this.lastSuccess = fetchedAt;
         const ttl = value === undefined ? this.opts.negativeTtlMs : jitter(this.opts.ttlMs);
-        const e: Entry = { value: value ?? null, fetchedAt, freshUntil: fetchedAt + ttl };
-        if (generation === this.generation) this.entries.set(key, e);
+        // A fresh entry is served without asking the store, so its TTL may not outlive the
+        // staleness bound either: otherwise cache_ttl > registry_max_stale would stretch it.
+        const freshUntil = fetchedAt + Math.min(ttl, this.opts.maxStaleMs);
+        const e: Entry = { value: value ?? null, fetchedAt, freshUntil };
+        if (generation === this.generation) {
+          this.entries.set(key, e);
+          this.newestFetch = fetchedAt;
+        }
         return e;
       })
       .finally(() => {

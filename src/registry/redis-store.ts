@@ -43,6 +43,10 @@ export class RedisStore implements RegistryStore {
   private subscribed = false;
   private pollTimer: NodeJS.Timeout | undefined;
   private closed = false;
+  // Set by a failed or timed-out read, cleared by the next answer: a paused or overloaded Redis
+  // keeps its TCP connection "ready" while answering nothing, and readiness must say so.
+  private failing = false;
+  private readonly readDeadlineMs: number;
 
   constructor(
     opts: RedisStoreOptions,
@@ -50,6 +54,7 @@ export class RedisStore implements RegistryStore {
     private readonly metrics?: Metrics,
   ) {
     this.keys = new RedisKeys(opts.prefix);
+    this.readDeadlineMs = opts.commandTimeoutMs;
     // Check path: fail fast. Admin/import path: same timeout budget is too tight for bulk writes.
     this.client = connect(opts, { commandTimeout: opts.commandTimeoutMs, enableOfflineQueue: false, maxRetriesPerRequest: 0 });
     this.admin = connect(opts, { commandTimeout: 5000, enableOfflineQueue: true, maxRetriesPerRequest: 2 });
@@ -82,7 +87,7 @@ export class RedisStore implements RegistryStore {
   }
 
   ready(): boolean {
-    return this.client.status === 'ready';
+    return this.client.status === 'ready' && !this.failing;
   }
 
   onInvalidate(listener: (keys: string[] | 'all') => void): void {
@@ -232,12 +237,23 @@ export class RedisStore implements RegistryStore {
     return out;
   }
 
-  private async read<T>(fn: () => Promise<T>): Promise<T> {
+  // The command timeout bounds one command on one connection; the deadline here also bounds
+  // what ioredis may do around it (Cluster redirections and CLUSTERDOWN retries).
+  private async read<T>(fn: () => Promise<T>, operation = 'lookup'): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
     try {
-      return await fn();
+      const deadline = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error('registry read deadline exceeded')), this.readDeadlineMs);
+      });
+      const value = await Promise.race([fn(), deadline]);
+      this.failing = false;
+      return value;
     } catch (err) {
-      this.metrics?.redisErrors.inc({ operation: 'lookup' });
+      this.failing = true;
+      this.metrics?.redisErrors.inc({ operation });
       throw new RegistryUnavailableError(err instanceof Error ? err.message : String(err));
+    } finally {
+      clearTimeout(timer);
     }
   }
 
@@ -285,12 +301,20 @@ export class RedisStore implements RegistryStore {
   private async pollVersion(): Promise<void> {
     if (this.closed) return;
     try {
-      const v = Number((await this.client.get(this.keys.version)) ?? '0');
+      const v = Number((await this.read(() => this.client.get(this.keys.version), 'version')) ?? '0');
       if (this.lastVersion < 0) {
         this.lastVersion = v;
         return;
       }
-      if (v <= this.lastVersion) return;
+      if (v < this.lastVersion) {
+        // The counter went backwards: Redis restarted without its data, was flushed, or failed
+        // over to a replica that had not seen the latest writes. Nothing cached can be trusted.
+        this.lastVersion = v;
+        this.metrics?.invalidations.inc({ kind: 'version_gap' });
+        this.emit('all');
+        return;
+      }
+      if (v === this.lastVersion) return;
       await new Promise((r) => setTimeout(r, 100));
       if (v > this.lastVersion) {
         this.lastVersion = v;
@@ -298,7 +322,7 @@ export class RedisStore implements RegistryStore {
         this.emit('all');
       }
     } catch {
-      this.metrics?.redisErrors.inc({ operation: 'version' });
+      // counted by read(); the next poll tries again
     }
   }
 
@@ -312,28 +336,56 @@ interface LuaCommands {
   aaWrite(numKeys: number, ...args: string[]): Promise<number>;
 }
 
-function connect(o: RedisStoreOptions, extra: Partial<RedisOptions>): Client {
-  const common: RedisOptions = {
+// Reconnect quickly at first, then every 2 s at most; jitter keeps replicas from reconnecting in step.
+function reconnectDelay(times: number): number {
+  return Math.min(50 * 2 ** Math.min(times, 6), 2000) + Math.floor(Math.random() * 50);
+}
+
+function connect(o: RedisStoreOptions, extra: ConnectionOptions): Client {
+  // RESP2 everywhere: ioredis 6 defaults to RESP3, which the subscriber does not need and
+  // which changes reply shapes; one protocol keeps the three connections alike.
+  const node: RedisOptions = {
     protocol: 2,
-    lazyConnect: false,
     connectTimeout: 2000,
-    retryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
     ...(o.password !== undefined ? { password: o.password } : {}),
     ...(o.tls ? { tls: {} } : {}),
-    ...extra,
+    ...(extra.commandTimeout !== undefined ? { commandTimeout: extra.commandTimeout } : {}),
+    maxRetriesPerRequest: extra.maxRetriesPerRequest,
   };
   if (o.clusterNodes !== undefined && o.clusterNodes.length > 0) {
+    // On a Cluster the offline queue is a Cluster option (node connections always queue while
+    // they connect; the command timeout still bounds that), and node connections do not
+    // reconnect on their own: the Cluster refreshes its slot map and reconnects instead.
     return new Cluster(o.clusterNodes.map(hostPort), {
-      redisOptions: common,
-      enableOfflineQueue: extra.enableOfflineQueue ?? true,
-      clusterRetryStrategy: (times: number) => Math.min(100 * times, 2000),
-      ...(extra.maxRetriesPerRequest === 0 ? { maxRedirections: 4 } : {}),
+      redisOptions: node,
+      enableOfflineQueue: extra.enableOfflineQueue,
+      clusterRetryStrategy: reconnectDelay,
+      slotsRefreshTimeout: 1000,
+      ...(extra.maxRetriesPerRequest === 0
+        ? { maxRedirections: 2, retryDelayOnClusterDown: 0, retryDelayOnTryAgain: 0, retryDelayOnFailover: 0 }
+        : {}),
     });
   }
+  const single: RedisOptions = {
+    ...node,
+    enableOfflineQueue: extra.enableOfflineQueue,
+    retryStrategy: reconnectDelay,
+  };
   if (o.sentinels !== undefined && o.sentinels.length > 0) {
-    return new Redis({ ...common, sentinels: o.sentinels.map(hostPort), name: o.sentinelName ?? 'mymaster' });
+    return new Redis({
+      ...single,
+      sentinels: o.sentinels.map(hostPort),
+      name: o.sentinelName ?? 'mymaster',
+      sentinelRetryStrategy: reconnectDelay,
+    });
   }
-  return new Redis(o.url ?? 'redis://127.0.0.1:6379', common);
+  return new Redis(o.url ?? 'redis://127.0.0.1:6379', single);
+}
+
+interface ConnectionOptions {
+  readonly commandTimeout?: number;
+  readonly enableOfflineQueue: boolean;
+  readonly maxRetriesPerRequest: number | null;
 }
 
 function hostPort(s: string): { host: string; port: number } {

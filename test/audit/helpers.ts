@@ -75,7 +75,9 @@ export async function writeEvents(trail: AuditTrail, n: number, from = 1): Promi
 }
 
 export function readLines(file: string): string[] {
-  return readFileSync(file, 'utf8').split('\n').filter((l) => l !== '');
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l !== '');
 }
 
 export function writeLines(file: string, lines: readonly string[]): void {

@@ -103,7 +103,8 @@ export interface DecodedResponse {
     headers?: { header: { key: string; value: string } }[];
     body?: string;
   };
-  dynamic_metadata?: { fields?: Record<string, { string_value?: string }> };
+  // protobufjs ships the well-known types with camelCase field names, even with keepCase.
+  dynamic_metadata?: { fields?: Record<string, { stringValue?: string }> };
 }
 
 /** Sends raw bytes on the Check path and decodes the answer with Envoy's official schema. */
@@ -148,6 +149,6 @@ export function setHeaders(res: DecodedResponse): Record<string, string> {
 
 export function metadataOf(res: DecodedResponse): Record<string, string> {
   return Object.fromEntries(
-    Object.entries(res.dynamic_metadata?.fields ?? {}).map(([k, v]) => [k, v.string_value ?? '']),
+    Object.entries(res.dynamic_metadata?.fields ?? {}).map(([k, v]) => [k, v.stringValue ?? '']),
   );
 }

@@ -1,0 +1,144 @@
+// The Redis Stream sink against a real redis-server started by this test on a free port.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AuditTrail } from '../../src/audit/audit-trail.js';
+import { auditStreamKey } from '../../src/audit/redis-stream-sink.js';
+import { verifyStream } from '../../src/audit/verify.js';
+import { auditVerifyCommand } from '../../src/cli/audit-verify.js';
+import {
+  HMAC_KEY,
+  auditCount,
+  decision,
+  newMetrics,
+  silentLogger,
+  startRedis,
+  type TestRedis,
+} from './helpers.js';
+import type { Metrics } from '../../src/observability/metrics.js';
+
+let redis: TestRedis;
+beforeAll(async () => {
+  redis = await startRedis();
+});
+afterAll(async () => {
+  await redis?.stop();
+});
+
+function streamTrail(
+  writerId: string,
+  over: { metrics?: Metrics; stream?: string; streamMaxLen?: number } = {},
+) {
+  const { metrics = newMetrics(), ...rest } = over;
+  return new AuditTrail(
+    {
+      sink: 'redis',
+      redis: redis.client,
+      writerId,
+      queueSize: 1000,
+      batchSize: 8,
+      hmacKey: HMAC_KEY,
+      checkpointEvery: 10,
+      ...rest,
+    },
+    metrics,
+    silentLogger,
+  );
+}
+
+async function write(trail: AuditTrail, n: number, from = 1): Promise<void> {
+  for (let i = from; i < from + n; i++) trail.record(decision(i));
+  await trail.close();
+}
+
+describe('Redis Stream audit sink', () => {
+  it('writes a verifiable chain to a per-writer stream key and continues it after a restart', async () => {
+    const key = auditStreamKey('pod-1');
+    expect(key).toBe('agent-authz:audit:{pod-1}');
+    const metrics = newMetrics();
+    await write(streamTrail('pod-1', { metrics }), 25);
+    await write(streamTrail('pod-1'), 5, 26);
+    expect(await auditCount(metrics, 'written')).toBe(25);
+    const res = await verifyStream(redis.client, key, { hmacKey: HMAC_KEY, requireSealed: true });
+    expect(res).toMatchObject({ ok: true, events: 30, writers: 1, checkpoints: 4 });
+    const [[, fields]] = await redis.client
+      .xrevrange(key, '+', '-', 'COUNT', 2)
+      .then((p) => p.slice(1));
+    expect(JSON.parse(fields![1]!)).toMatchObject({ type: 'decision', seq: 30 });
+  });
+
+  it('detects a deleted entry (XDEL) as seq_gap and a rewritten entry as hash_mismatch', async () => {
+    const key = auditStreamKey('pod-2');
+    await write(streamTrail('pod-2'), 12);
+    const entries = await redis.client.xrange(key, '-', '+');
+    const victim = entries.find(
+      ([, f]) => JSON.parse(f[1]!).seq === 6 && !f[1]!.includes('checkpoint'),
+    )!;
+    await redis.client.xdel(key, victim[0]);
+    expect(await verifyStream(redis.client, key, { hmacKey: HMAC_KEY })).toMatchObject({
+      ok: false,
+      code: 'seq_gap',
+      seq: 6,
+    });
+
+    // Streams cannot be edited in place: a forger copies the stream with one record changed.
+    const copy = `${key}:forged`;
+    for (const [, f] of await redis.client.xrange(key, '-', '+')) {
+      await redis.client.xadd(
+        copy,
+        '*',
+        'record',
+        f[1]!.replace('"latency_us":103', '"latency_us":1'),
+      );
+    }
+    expect(await verifyStream(redis.client, copy, { hmacKey: HMAC_KEY })).toMatchObject({
+      ok: false,
+      code: 'hash_mismatch',
+      seq: 3,
+    });
+  });
+
+  it('keeps several writers on one shared stream apart', async () => {
+    const stream = 'agent-authz:audit:{shared}';
+    const a = streamTrail('pod-a', { stream });
+    const b = streamTrail('pod-b', { stream });
+    for (let i = 1; i <= 30; i++) (i % 3 === 0 ? a : b).record(decision(i));
+    await Promise.all([a.close(), b.close()]);
+    await write(streamTrail('pod-a', { stream }), 3, 31); // restart pages back past pod-b's entries
+    const res = await verifyStream(redis.client, stream, {
+      hmacKey: HMAC_KEY,
+      requireSealed: true,
+    });
+    expect(res).toMatchObject({ ok: true, events: 33, writers: 2 });
+  });
+
+  it('trims with MAXLEN ~ and verifies the retained part when trimming is allowed', async () => {
+    const key = auditStreamKey('pod-t');
+    await write(streamTrail('pod-t', { streamMaxLen: 100 }), 600);
+    expect(await redis.client.xlen(key)).toBeLessThan(600);
+    expect(await verifyStream(redis.client, key, { hmacKey: HMAC_KEY })).toMatchObject({
+      ok: false,
+      code: 'seq_gap',
+    });
+    const res = await verifyStream(redis.client, key, {
+      hmacKey: HMAC_KEY,
+      allowTrimmedHead: true,
+    });
+    expect(res.ok && res.warnings.map((w) => w.code)).toEqual(['trimmed_head']);
+  });
+
+  it('audit verify CLI reads a stream by writer id', async () => {
+    await write(streamTrail('pod-cli'), 4);
+    let out = '';
+    const sink = { write: (s: string) => ((out += s), true) } as unknown as NodeJS.WritableStream;
+    process.env.TEST_AUDIT_KEY = HMAC_KEY;
+    const args = [
+      '--redis-url',
+      redis.url,
+      '--writer',
+      'pod-cli',
+      '--hmac-key-env',
+      'TEST_AUDIT_KEY',
+    ];
+    expect(await auditVerifyCommand(args, sink)).toBe(0);
+    expect(out).toBe('OK: 4 events, 1 writers, 1 checkpoints\n');
+  });
+});
