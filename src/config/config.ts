@@ -73,7 +73,11 @@ const schema = z
     registry_max_stale: duration.prefault('60s'),
     registry_version_poll: duration.prefault('1s'),
 
-    cert_trusted_issuers: list.default([]),
+    // Semicolon-separated: each entry is a DN ("CN=x,O=y") or a bare CN, and DNs contain commas.
+    cert_trusted_issuers: z
+      .union([z.array(z.string()), z.string()])
+      .transform((v) => (Array.isArray(v) ? v : v.split(/[;\n]/)).map((s) => s.trim()).filter((s) => s !== ''))
+      .default([]),
     cert_trusted_ca_file: z.string().optional(),
     cert_clock_skew: duration.prefault('30s'),
     spiffe_trust_domains: list.default([]),

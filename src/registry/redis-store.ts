@@ -176,7 +176,10 @@ export class RedisStore implements RegistryStore {
   async close(): Promise<void> {
     this.closed = true;
     if (this.pollTimer) clearInterval(this.pollTimer);
-    await Promise.allSettled([this.client.quit(), this.admin.quit(), this.sub.quit()]);
+    // quit() waits for a reply that never comes while Redis is down: only ask a live connection.
+    const bounded = (c: Client) =>
+      c.status === 'ready' ? Promise.race([c.quit(), new Promise((r) => setTimeout(r, 500))]) : Promise.resolve();
+    await Promise.allSettled([bounded(this.client), bounded(this.admin), bounded(this.sub)]);
     for (const c of [this.client, this.admin, this.sub]) c.disconnect();
   }
 

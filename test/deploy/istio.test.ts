@@ -13,7 +13,9 @@ const docs: any[] = readdirSync(DIR)
   .filter((f) => f.endsWith('.yaml'))
   .flatMap((f) => parseAllDocuments(readFileSync(join(DIR, f), 'utf8')).map((d) => d.toJS()));
 const ofKind = (kind: string): any[] => docs.filter((d) => d?.kind === kind);
-const providers: any[] = ofKind('IstioOperator').flatMap((d) => d.spec.meshConfig.extensionProviders);
+const providers: any[] = ofKind('IstioOperator').flatMap(
+  (d) => d.spec.meshConfig.extensionProviders,
+);
 
 describe('Istio wiring', () => {
   it('every CUSTOM AuthorizationPolicy names a fail-closed provider with a short timeout', () => {
@@ -48,7 +50,9 @@ describe('Istio wiring', () => {
     expect(filters.length).toBeGreaterThan(0);
     for (const f of filters) {
       for (const patch of f.spec.configPatches) {
-        expect(patch.match.listener.filterChain.filter.subFilter.name).toBe('envoy.filters.http.ext_authz');
+        expect(patch.match.listener.filterChain.filter.subFilter.name).toBe(
+          'envoy.filters.http.ext_authz',
+        );
         const typed = patch.patch.value.typed_config;
         expect(typed.include_peer_certificate).toBe(true);
         expect(validateEnvoyConfig(root, typed, 'google.protobuf.Any').errors).toEqual([]);

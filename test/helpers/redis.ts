@@ -60,7 +60,7 @@ export class TestRedis {
   /** SIGKILL: the server vanishes mid-traffic. */
   async kill(): Promise<void> {
     const p = this.proc;
-    if (p === undefined || p.exitCode !== null) return;
+    if (p === undefined || p.exitCode !== null || p.signalCode !== null) return;
     const exited = new Promise((r) => p.once('exit', r));
     p.kill('SIGKILL');
     await exited;
