@@ -147,10 +147,15 @@ export class JwtVerifier implements CredentialVerifier {
   verify(facts: RequestFacts, nowMs: number): CredentialResult | Promise<CredentialResult> {
     const token = findJwt(facts.headers);
     if (token === undefined) return ABSENT;
-    return this.cache.get(token, nowMs) ?? this.verifyUncached(token, nowMs);
+    const fromAgentHeader = facts.headers.get('x-agent-token') === token;
+    return this.cache.get(token, nowMs) ?? this.verifyUncached(token, nowMs, fromAgentHeader);
   }
 
-  private async verifyUncached(token: string, nowMs: number): Promise<CredentialResult> {
+  private async verifyUncached(
+    token: string,
+    nowMs: number,
+    fromAgentHeader: boolean,
+  ): Promise<CredentialResult> {
     if (token.length > MAX_TOKEN_LENGTH) return invalid('invalid_token');
     // `iss` is read before the signature is checked only to choose which keys to check it with;
     // jwtVerify then requires the same value.
@@ -162,7 +167,9 @@ export class JwtVerifier implements CredentialVerifier {
     }
     if (typeof iss !== 'string') return invalid('invalid_token');
     const issuer = this.issuers.get(iss);
-    if (issuer === undefined) return invalid('untrusted_issuer');
+    // `authorization` also carries the application's own bearer tokens: one from an issuer we do not
+    // know is simply not an agent credential. In x-agent-token it can only be an agent's, so deny.
+    if (issuer === undefined) return fromAgentHeader ? invalid('untrusted_issuer') : ABSENT;
 
     let verified: JWTVerifyResult;
     try {

@@ -1,21 +1,39 @@
 // Builders for the parts that live in their own modules (token verifiers, audit trail, admin API),
 // kept apart so app.ts reads as the composition it is.
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
+import { createAdminServer } from '../admin/admin-server.js';
 import type { Auditor } from '../audit/types.js';
 import type { Config } from '../config/config.js';
+import { ConjurVerifier } from '../credentials/conjur.js';
 import type { CredentialVerifier } from '../credentials/credential.js';
+import { JwtVerifier } from '../credentials/jwt.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { RegistryStore } from '../registry/registry.js';
 
-export async function buildTokenVerifiers(_config: Config, _metrics: Metrics, _logger: Logger): Promise<CredentialVerifier[]> {
-  return [];
+/** jwt_oidc then conjur, each only when configured (priority 3 and 4 of SPEC §2). */
+export async function buildTokenVerifiers(config: Config, metrics: Metrics, logger: Logger): Promise<CredentialVerifier[]> {
+  const out: CredentialVerifier[] = [];
+  if (config.jwt_issuers.length > 0) {
+    const jwt = JwtVerifier.fromConfig(config, { metrics, logger });
+    jwt.start();
+    out.push(jwt);
+  }
+  const conjur = ConjurVerifier.fromConfig(config, { metrics, logger });
+  if (conjur !== undefined) out.push(conjur);
+  return out;
 }
 
 export async function buildAuditor(_config: Config, _store: RegistryStore, _metrics: Metrics, _logger: Logger): Promise<Auditor> {
   return { record: () => undefined, close: async () => undefined };
 }
 
-export function buildAdminServer(_config: Config, _store: RegistryStore, _auditor: Auditor, _metrics: Metrics, _logger: Logger): Server {
-  return createServer((_req, res) => res.writeHead(501).end());
+export function buildAdminServer(config: Config, store: RegistryStore, auditor: Auditor, _metrics: Metrics, logger: Logger): Server {
+  return createAdminServer({
+    store,
+    auditor,
+    logger,
+    bootstrapDigest: config.admin_key_digest,
+    bootstrapKeyId: config.admin_key_id,
+  });
 }
