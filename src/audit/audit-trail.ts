@@ -4,12 +4,13 @@
 // into the chain as a `gap` record, so the chain stays verifiable and the loss stays visible.
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
-import { AuditError, GENESIS, assertWriterId, makeCheckpoint, sealRecord } from './chain.js';
+import { AuditError, GENESIS, assertWriterId, makeCheckpoint } from './chain.js';
 import { AuditQueue, GapNote, type QueueEntry } from './audit-queue.js';
 import { DropLog } from './drop-log.js';
 import { openSink, type SinkOptions } from './open-sink.js';
+import { sealBatch, type Sealed } from './seal-batch.js';
 import type { AuditSink } from './sink.js';
-import type { AuditInput, Auditor, ChainHead, ChainedRecord, StoredRecord } from './types.js';
+import type { AuditInput, Auditor, ChainHead, ChainedRecord } from './types.js';
 
 export interface AuditTrailOptions extends SinkOptions {
   readonly queueSize: number;
@@ -24,16 +25,6 @@ export interface AuditTrailOptions extends SinkOptions {
   readonly maxAttempts?: number;
 }
 
-interface Sealed {
-  readonly records: StoredRecord[];
-  readonly chained: ChainedRecord[];
-  readonly head: ChainHead;
-  readonly since: number;
-  readonly checkpointed: boolean;
-  readonly events: number;
-  readonly unsealable: number;
-}
-
 export class AuditTrail implements Auditor {
   private readonly queue: AuditQueue;
   private readonly sink: AuditSink;
@@ -41,11 +32,13 @@ export class AuditTrail implements Auditor {
   /** Where the chain ends on the sink; undefined until read, and again after a failed write. */
   private head: ChainHead | undefined;
   private sinceCheckpoint = 0;
-  private checkpointedSeq = 0;
   /** The last sealed batch whose write failed: it may have landed after all. */
   private unconfirmed: readonly ChainedRecord[] = [];
   private flushing: Promise<void> | undefined;
   private state: 'open' | 'closing' | 'closed' = 'open';
+  private closed: Promise<void> | undefined;
+  /** The last batch was dropped; while closing, do not spend back-off time on a dead sink. */
+  private sinkDown = false;
 
   constructor(
     private readonly opts: AuditTrailOptions,
@@ -74,9 +67,21 @@ export class AuditTrail implements Auditor {
     this.kick();
   }
 
+  /**
+   * Start-up probe: reads where this writer's chain ends, so the server can log it (or refuse to
+   * start) before the first event. Not required: the flusher reads the head itself.
+   */
+  async checkSink(): Promise<ChainHead> {
+    return this.sink.readHead();
+  }
+
   /** Writes everything accepted so far, then a final checkpoint, then closes the sink. */
-  async close(): Promise<void> {
-    if (this.state !== 'open') return;
+  close(): Promise<void> {
+    this.closed ??= this.shutdown();
+    return this.closed;
+  }
+
+  private async shutdown(): Promise<void> {
     this.state = 'closing';
     // Events recorded while closing are still written; a gap note alone that the sink keeps
     // refusing does not hold shutdown up (its count is already in the metric and the log).
@@ -113,7 +118,8 @@ export class AuditTrail implements Auditor {
   }
 
   private async writeBatch(batch: QueueEntry[]): Promise<boolean> {
-    const maxAttempts = this.opts.maxAttempts ?? 3;
+    const maxAttempts =
+      this.state === 'closing' && this.sinkDown ? 1 : (this.opts.maxAttempts ?? 3);
     let entries = batch;
     for (let attempt = 1; ; attempt++) {
       let sealed: Sealed | undefined;
@@ -123,7 +129,7 @@ export class AuditTrail implements Auditor {
           entries = this.dropLanded(entries, this.head);
           if (entries.length === 0) return true;
         }
-        sealed = this.seal(entries, this.head);
+        sealed = sealBatch(entries, this.head, this.sinceCheckpoint, this.opts);
         await this.sink.write(sealed.records);
       } catch (err) {
         this.head = undefined;
@@ -141,47 +147,10 @@ export class AuditTrail implements Auditor {
     }
   }
 
-  /** Seals entries onto the chain from `head`, with a checkpoint after every N-th record. */
-  private seal(entries: readonly QueueEntry[], from: ChainHead): Sealed {
-    const { writerId: writer, checkpointEvery, hmacKey } = this.opts;
-    const records: StoredRecord[] = [];
-    const chained: ChainedRecord[] = [];
-    let head = from;
-    let since = this.sinceCheckpoint;
-    let checkpointed = false;
-    let events = 0;
-    let unsealable = 0;
-    for (const e of entries) {
-      let r: ChainedRecord;
-      if (e instanceof GapNote) {
-        r = sealRecord(gap(e.overflow, e.sinkError), writer, head);
-      } else {
-        try {
-          r = sealRecord(e, writer, head);
-          events++;
-        } catch {
-          // Only a value JSON cannot represent gets here; it becomes a counted gap, not a crash.
-          r = sealRecord(gap(0, 1), writer, head);
-          unsealable++;
-        }
-      }
-      records.push(r);
-      chained.push(r);
-      head = { seq: r.seq, hash: r.hash };
-      checkpointed = false;
-      if (++since >= checkpointEvery) {
-        records.push(makeCheckpoint(writer, head, new Date().toISOString(), hmacKey));
-        since = 0;
-        checkpointed = true;
-      }
-    }
-    return { records, chained, head, since, checkpointed, events, unsealable };
-  }
-
   private commit(s: Sealed): void {
     this.head = s.head;
+    this.sinkDown = false;
     this.sinceCheckpoint = s.since;
-    if (s.checkpointed) this.checkpointedSeq = s.head.seq;
     this.unconfirmed = [];
     if (s.events > 0) this.metrics.auditEvents.inc({ result: 'written' }, s.events);
     if (s.unsealable > 0) {
@@ -209,6 +178,7 @@ export class AuditTrail implements Auditor {
 
   private dropBatch(entries: readonly QueueEntry[]): void {
     this.unconfirmed = [];
+    this.sinkDown = true;
     let overflow = 0;
     let lost = 0;
     for (const e of entries) {
@@ -226,9 +196,11 @@ export class AuditTrail implements Auditor {
   }
 
   private async finalCheckpoint(): Promise<void> {
+    // Nothing written since the last checkpoint (or since start): a restart adds no checkpoint.
+    if (this.sinceCheckpoint === 0) return;
     try {
       this.head ??= await this.sink.readHead();
-      if (this.head.seq === GENESIS.seq || this.head.seq === this.checkpointedSeq) return;
+      if (this.head.seq === GENESIS.seq) return;
       const cp = makeCheckpoint(
         this.opts.writerId,
         this.head,
@@ -236,16 +208,11 @@ export class AuditTrail implements Auditor {
         this.opts.hmacKey,
       );
       await this.sink.write([cp]);
-      this.checkpointedSeq = this.head.seq;
+      this.sinceCheckpoint = 0;
     } catch (err) {
       this.drops.sinkError(err);
     }
   }
-}
-
-function gap(overflow: number, sinkError: number) {
-  const time = new Date().toISOString();
-  return { type: 'gap', time, dropped_overflow: overflow, dropped_sink_error: sinkError } as const;
 }
 
 function sleep(ms: number): Promise<void> {

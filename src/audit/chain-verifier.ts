@@ -11,23 +11,8 @@
 // checkpoint). Without the HMAC key a consistent rewrite of a whole chain also goes unnoticed,
 // which is why the result then carries an `unauthenticated` warning.
 import { GENESIS_HASH, checkpointMacValid, isHex64, parseRecord, recordHash } from './chain.js';
-import type { VerifyFailure, VerifyOptions, VerifyResult, VerifyWarning } from './verify-result.js';
-
-export interface Location {
-  readonly line?: number;
-  readonly id?: string;
-}
-
-interface WriterState {
-  seq: number;
-  hash: string;
-  started: boolean;
-  lastCheckpointSeq: number;
-  /** Set when the head was trimmed: the chain is checked from after this seq only. */
-  trimmedAt?: number;
-  /** Checkpoints that attest a seq this chain has not reached (yet). */
-  pending: { seq: number; hash: string; loc: Location }[];
-}
+import { failure, summarize, type Location, type WriterState } from './verify-summary.js';
+import type { VerifyFailure, VerifyOptions, VerifyResult } from './verify-result.js';
 
 const CHAINED_TYPES = new Set(['decision', 'admin', 'gap']);
 
@@ -75,58 +60,8 @@ export class ChainVerifier {
 
   finish(): VerifyResult {
     if (this.failure !== undefined) return this.failure;
-    const warnings: VerifyWarning[] = [];
-    if (this.opts.hmacKey === undefined) {
-      warnings.push({
-        code: 'unauthenticated',
-        message:
-          'no HMAC key: checkpoints were not authenticated, so a consistent rewrite would pass',
-      });
-    }
-    for (const [writer, st] of this.writers) {
-      const cp = st.pending[0];
-      if (cp !== undefined) {
-        return this.failed(
-          'truncated',
-          cp.loc,
-          st.seq + 1,
-          `checkpoint attests seq ${cp.seq} but the chain ends at seq ${st.seq}`,
-          writer,
-        );
-      }
-      if (st.trimmedAt !== undefined) {
-        warnings.push({
-          code: 'trimmed_head',
-          writer,
-          message: `records up to seq ${st.trimmedAt} were trimmed and not verified`,
-        });
-      }
-      const tail = st.seq - st.lastCheckpointSeq;
-      if (tail > 0 && this.opts.requireSealed === true) {
-        return this.failed(
-          'truncated',
-          {},
-          st.lastCheckpointSeq + 1,
-          `chain ends at seq ${st.seq} with no checkpoint after it`,
-          writer,
-        );
-      }
-      if (tail > 0) {
-        warnings.push({
-          code: 'unanchored_tail',
-          writer,
-          message: `${tail} record(s) after the last checkpoint (seq ${st.lastCheckpointSeq}) are not anchored`,
-        });
-      }
-    }
-    if (this.gaps > 0) {
-      warnings.push({
-        code: 'gap',
-        message: `${this.gaps} gap record(s): ${this.dropped} event(s) were dropped by the writer`,
-      });
-    }
     const { events, checkpoints, gaps, dropped } = this;
-    return { ok: true, events, writers: this.writers.size, checkpoints, gaps, dropped, warnings };
+    return summarize(this.writers, { events, checkpoints, gaps, dropped }, this.opts);
   }
 
   private chained(
@@ -276,17 +211,7 @@ export class ChainVerifier {
     message: string,
     writer?: string,
   ): void {
-    this.failure = this.failed(code, loc, seq, message, writer);
-  }
-
-  private failed(
-    code: VerifyFailure['code'],
-    loc: Location,
-    seq: number | undefined,
-    message: string,
-    writer?: string,
-  ): VerifyFailure {
-    return { ok: false, code, seq, ...(writer === undefined ? {} : { writer }), ...loc, message };
+    this.failure = failure(code, loc, seq, message, writer);
   }
 }
 

@@ -2,6 +2,7 @@
 // kept apart so app.ts reads as the composition it is.
 import type { Server } from 'node:http';
 import { createAdminServer } from '../admin/admin-server.js';
+import { auditOptionsFromConfig, createAuditor } from '../audit/create-auditor.js';
 import type { Auditor } from '../audit/types.js';
 import type { Config } from '../config/config.js';
 import { ConjurVerifier } from '../credentials/conjur.js';
@@ -24,11 +25,18 @@ export async function buildTokenVerifiers(config: Config, metrics: Metrics, logg
   return out;
 }
 
-export async function buildAuditor(_config: Config, _store: RegistryStore, _metrics: Metrics, _logger: Logger): Promise<Auditor> {
-  return { record: () => undefined, close: async () => undefined };
+/** The hash-chained audit trail: Redis Stream with a Redis registry, JSON-lines file otherwise. */
+export async function buildAuditor(config: Config, _store: RegistryStore, metrics: Metrics, logger: Logger): Promise<Auditor> {
+  return createAuditor(auditOptionsFromConfig(config, { metrics, logger }));
 }
 
-export function buildAdminServer(config: Config, store: RegistryStore, auditor: Auditor, _metrics: Metrics, logger: Logger): Server {
+export function buildAdminServer(
+  config: Config,
+  store: RegistryStore,
+  auditor: Auditor,
+  _metrics: Metrics,
+  logger: Logger,
+): Server {
   return createAdminServer({
     store,
     auditor,

@@ -110,6 +110,20 @@ describe('AuditTrail', () => {
     expect(await auditCount(metrics, 'written')).toBe(0);
   });
 
+  it('replaces an event JSON cannot carry with a counted gap instead of crashing', async () => {
+    const sink = new MemorySink(() => 'ok');
+    const metrics = newMetrics();
+    const trail = memoryTrail(sink, metrics);
+    trail.record(decision(1));
+    trail.record(decision(2, { path: '/bad/\ud800' })); // lone surrogate: no canonical JSON
+    trail.record(decision(3));
+    await trail.close();
+    expect(await auditCount(metrics, 'written')).toBe(2);
+    expect(await auditCount(metrics, 'dropped_sink_error')).toBe(1);
+    expect(sink.records[1]).toMatchObject({ type: 'gap', seq: 2, dropped_sink_error: 1 });
+    expect(await sink.verify()).toMatchObject({ ok: true, events: 2, dropped: 1 });
+  });
+
   it('does not write a batch twice when the sink stored it but reported failure', async () => {
     const sink = new MemorySink((call) => (call === 1 ? 'store-then-fail' : 'ok'));
     const metrics = newMetrics();
@@ -123,6 +137,11 @@ describe('AuditTrail', () => {
     await writeEvents(fileTrail(file), 7);
     await writeEvents(fileTrail(file, { writerId: 'replica-b' }), 3);
     await writeEvents(fileTrail(file), 4, 8);
+    const idle = fileTrail(file);
+    expect(await idle.checkSink()).toMatchObject({ seq: 11 });
+    const before = readLines(file).length;
+    await idle.close(); // nothing recorded: no extra checkpoint
+    expect(readLines(file)).toHaveLength(before);
     const seqs = readLines(file)
       .map((l) => JSON.parse(l))
       .filter((r) => r.writer === 'replica-a' && r.type !== 'checkpoint')

@@ -1,4 +1,5 @@
 // The Redis Stream sink against a real redis-server started by this test on a free port.
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuditTrail } from '../../src/audit/audit-trail.js';
 import { auditStreamKey } from '../../src/audit/redis-stream-sink.js';
@@ -123,6 +124,31 @@ describe('Redis Stream audit sink', () => {
       allowTrimmedHead: true,
     });
     expect(res.ok && res.warnings.map((w) => w.code)).toEqual(['trimmed_head']);
+  });
+
+  it('counts a Redis outage as dropped_sink_error and redis_errors{operation="audit"}', async () => {
+    const down = new Redis('redis://127.0.0.1:1', { lazyConnect: true, enableOfflineQueue: false });
+    const metrics = newMetrics();
+    const trail = new AuditTrail(
+      {
+        sink: 'redis',
+        redis: down,
+        writerId: 'pod-down',
+        queueSize: 100,
+        batchSize: 4,
+        checkpointEvery: 10,
+        retryDelayMs: 1,
+        maxAttempts: 2,
+      },
+      metrics,
+      silentLogger,
+    );
+    await write(trail, 6);
+    down.disconnect();
+    expect(await auditCount(metrics, 'dropped_sink_error')).toBe(6);
+    expect(await auditCount(metrics, 'written')).toBe(0);
+    const errors = await metrics.redisErrors.get();
+    expect(errors.values.find((v) => v.labels.operation === 'audit')?.value).toBeGreaterThan(0);
   });
 
   it('audit verify CLI reads a stream by writer id', async () => {
