@@ -57,17 +57,29 @@ export class Pipeline {
       // Valid but not registered: a weaker credential in the same request may still identify.
       if (agent === undefined || (r.accept !== undefined && !r.accept(agent, nowMs))) continue;
       if (claimedId !== undefined && claimedId !== agent.agent_id)
-        return deny('agent_id_mismatch', { agentId: agent.agent_id, tenant: agent.tenant, method: r.method });
-      return this.enforce({ agent, method: r.method, credentialRef: r.credentialRef }, claimedId, requestedRole);
+        return deny('agent_id_mismatch', {
+          agentId: agent.agent_id,
+          tenant: agent.tenant,
+          method: r.method,
+        });
+      return this.enforce(
+        { agent, method: r.method, credentialRef: r.credentialRef },
+        claimedId,
+        requestedRole,
+      );
     }
     return deny(sawCredential ? 'agent_not_registered' : 'no_credentials');
   }
 
-  private async enforceKey(key: ApiKey, claimedId: string | undefined, requestedRole: string | undefined): Promise<Decision> {
+  private async enforceKey(
+    key: ApiKey,
+    claimedId: string | undefined,
+    requestedRole: string | undefined,
+  ): Promise<Decision> {
     const partial = { tenant: key.tenant, credentialRef: key.key_id };
     const tenant = await this.opts.registry.getTenant(key.tenant);
     // 1. agent id required (globally or by the key's tenant)
-    if (claimedId === undefined && this.requires(tenant) ) return deny('agent_id_required', partial);
+    if (claimedId === undefined && this.requires(tenant)) return deny('agent_id_required', partial);
     // An unbound key without x-agent-id names no agent at all.
     const agentId = claimedId ?? key.bound_agent_id;
     if (agentId === undefined) return deny('agent_id_required', partial);
@@ -79,27 +91,51 @@ export class Pipeline {
     const agent = found !== undefined && found.tenant === key.tenant ? found : undefined;
     const role = requestedRole ?? agent?.agent_role;
     // 3. key role restriction
-    if (key.permitted_roles !== undefined && role !== undefined && !key.permitted_roles.includes(role))
+    if (
+      key.permitted_roles !== undefined &&
+      role !== undefined &&
+      !key.permitted_roles.includes(role)
+    )
       return deny('key_role_restriction', { ...partial, agentId, role });
     // 4. registry: exists, approved
     if (agent === undefined) return deny('agent_not_registered', { ...partial, agentId });
-    const method: IdentityMethod = key.bound_agent_id === agent.agent_id ? 'key_bound' : 'self_declared';
+    const method: IdentityMethod =
+      key.bound_agent_id === agent.agent_id ? 'key_bound' : 'self_declared';
     return this.finish({ agent, method, credentialRef: key.key_id, key }, role!, tenant, true);
   }
 
-  private async enforce(id: Identified, claimedId: string | undefined, requestedRole: string | undefined): Promise<Decision> {
+  private async enforce(
+    id: Identified,
+    claimedId: string | undefined,
+    requestedRole: string | undefined,
+  ): Promise<Decision> {
     const tenant = await this.opts.registry.getTenant(id.agent.tenant);
     // 1. agent id required: mesh and token identities must also name themselves when demanded.
     if (claimedId === undefined && this.requires(tenant))
-      return deny('agent_id_required', { agentId: id.agent.agent_id, tenant: id.agent.tenant, method: id.method });
+      return deny('agent_id_required', {
+        agentId: id.agent.agent_id,
+        tenant: id.agent.tenant,
+        method: id.method,
+      });
     // 2–3 concern API keys only; there is no key on this path.
     return this.finish(id, requestedRole ?? id.agent.agent_role, tenant, false);
   }
 
   // Steps 4–7, shared by every method.
-  private finish(id: Identified, role: string, _tenant: Tenant | undefined, viaKey: boolean): Decision {
+  private finish(
+    id: Identified,
+    role: string,
+    _tenant: Tenant | undefined,
+    viaKey: boolean,
+  ): Decision {
     const { agent } = id;
-    const partial = { agentId: agent.agent_id, tenant: agent.tenant, role, method: id.method, credentialRef: id.credentialRef };
+    const partial = {
+      agentId: agent.agent_id,
+      tenant: agent.tenant,
+      role,
+      method: id.method,
+      credentialRef: id.credentialRef,
+    };
     // 4. approved
     if (agent.status !== 'approved') return deny('agent_not_approved', partial);
     // 5. agent role
@@ -110,7 +146,13 @@ export class Pipeline {
     // 7. allow
     return {
       allowed: true,
-      identity: { agentId: agent.agent_id, tenant: agent.tenant, role, method: id.method, credentialRef: id.credentialRef },
+      identity: {
+        agentId: agent.agent_id,
+        tenant: agent.tenant,
+        role,
+        method: id.method,
+        credentialRef: id.credentialRef,
+      },
     };
   }
 

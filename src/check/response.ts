@@ -45,7 +45,11 @@ export function buildResponse(decision: Decision, ctx: ResponseContext): CheckRe
   return denyResponse(decision.reason, decision.partial, ctx);
 }
 
-function allowResponse(identity: Identity | undefined, dryRunReason: Reason | undefined, ctx: ResponseContext): CheckResponseObject {
+function allowResponse(
+  identity: Identity | undefined,
+  dryRunReason: Reason | undefined,
+  ctx: ResponseContext,
+): CheckResponseObject {
   const set: [string, string][] = [];
   if (identity !== undefined) {
     set.push(
@@ -63,7 +67,10 @@ function allowResponse(identity: Identity | undefined, dryRunReason: Reason | un
   for (const name of ctx.facts?.headers.keys() ?? []) {
     // Any other inbound x-agent-* header is an unverified claim; so are underscore spellings that
     // some upstream frameworks normalise to dashes.
-    if ((name.startsWith('x-agent-') || name.startsWith('x_agent_') || name.startsWith('x_agent-')) && !setNames.has(name))
+    if (
+      (name.startsWith('x-agent-') || name.startsWith('x_agent_') || name.startsWith('x_agent-')) &&
+      !setNames.has(name)
+    )
       remove.add(name);
     if (name.includes('_') && STRIP_ALWAYS.includes(name.replaceAll('_', '-'))) remove.add(name);
   }
@@ -74,11 +81,20 @@ function allowResponse(identity: Identity | undefined, dryRunReason: Reason | un
       headers: set.map(([key, value]) => header(key, value)),
       headersToRemove: [...remove],
     },
-    dynamicMetadata: metadata(identity, dryRunReason ?? 'allowed', ctx, identity !== undefined || dryRunReason === undefined ? 'allow' : 'deny'),
+    dynamicMetadata: metadata(
+      identity,
+      dryRunReason ?? 'allowed',
+      ctx,
+      identity !== undefined || dryRunReason === undefined ? 'allow' : 'deny',
+    ),
   };
 }
 
-function denyResponse(reason: Reason, partial: Partial<Identity> | undefined, ctx: ResponseContext): CheckResponseObject {
+function denyResponse(
+  reason: Reason,
+  partial: Partial<Identity> | undefined,
+  ctx: ResponseContext,
+): CheckResponseObject {
   const info = REASONS[reason];
   const body = JSON.stringify({ error: info.message, reason, decision_id: ctx.decisionId });
   const headers = [
@@ -95,10 +111,19 @@ function denyResponse(reason: Reason, partial: Partial<Identity> | undefined, ct
 }
 
 function header(key: string, value: string) {
-  return { header: { key, value }, append: { value: false }, appendAction: OVERWRITE_IF_EXISTS_OR_ADD };
+  return {
+    header: { key, value },
+    append: { value: false },
+    appendAction: OVERWRITE_IF_EXISTS_OR_ADD,
+  };
 }
 
-function metadata(identity: Partial<Identity> | undefined, reason: Reason, ctx: ResponseContext, decision: 'allow' | 'deny') {
+function metadata(
+  identity: Partial<Identity> | undefined,
+  reason: Reason,
+  ctx: ResponseContext,
+  decision: 'allow' | 'deny',
+) {
   const fields: Record<string, { stringValue: string }> = {
     decision_id: { stringValue: ctx.decisionId },
     decision: { stringValue: decision },

@@ -26,7 +26,12 @@ export function buildCheckRequest(spec: CheckRequestSpec): Uint8Array {
   const path = spec.path ?? '/';
   const method = spec.method ?? 'GET';
   const host = spec.host ?? 'service.local';
-  const headers: Record<string, string> = { ':authority': host, ':method': method, ':path': path, ':scheme': 'https' };
+  const headers: Record<string, string> = {
+    ':authority': host,
+    ':method': method,
+    ':path': path,
+    ':scheme': 'https',
+  };
   for (const [k, v] of Object.entries(spec.headers ?? {})) headers[k.toLowerCase()] = v;
   const source: Record<string, unknown> = {};
   if (spec.principal !== undefined) source.principal = spec.principal;
@@ -34,7 +39,9 @@ export function buildCheckRequest(spec: CheckRequestSpec): Uint8Array {
   const msg = CheckRequest.fromObject({
     attributes: {
       source,
-      request: { http: { id: '1', method, path, host, scheme: 'https', protocol: 'HTTP/1.1', headers } },
+      request: {
+        http: { id: '1', method, path, host, scheme: 'https', protocol: 'HTTP/1.1', headers },
+      },
       contextExtensions: spec.contextExtensions ?? {},
     },
   });
@@ -43,10 +50,17 @@ export function buildCheckRequest(spec: CheckRequestSpec): Uint8Array {
 
 /** Envoy's exact peer-certificate encoding: newline, space, '+', '/', '=' percent-encoded. */
 export function envoyUrlEncode(pem: string): string {
-  return pem.replace(/[\n +/=]/g, (c) => ({ '\n': '%0A', ' ': '%20', '+': '%2B', '/': '%2F', '=': '%3D' })[c]!);
+  return pem.replace(
+    /[\n +/=]/g,
+    (c) => ({ '\n': '%0A', ' ': '%20', '+': '%2B', '/': '%2F', '=': '%3D' })[c]!,
+  );
 }
 
-export function sendCheck(server: string, body: Uint8Array, timeoutMs = 2000): Promise<Record<string, unknown>> {
+export function sendCheck(
+  server: string,
+  body: Uint8Array,
+  timeoutMs = 2000,
+): Promise<Record<string, unknown>> {
   const CheckResponse = messageType('envoy.service.auth.v3.CheckResponse');
   const client = new grpc.Client(server, grpc.credentials.createInsecure());
   return new Promise((resolve, reject) => {
@@ -88,7 +102,10 @@ export async function checkCommand(argv: string[], out: NodeJS.WritableStream): 
         return [kv.slice(0, i), kv.slice(i + 1)];
       }),
     );
-  const spec: CheckRequestSpec = { headers: pairs(values.header), contextExtensions: pairs(values.context) };
+  const spec: CheckRequestSpec = {
+    headers: pairs(values.header),
+    contextExtensions: pairs(values.context),
+  };
   if (values.principal !== undefined) spec.principal = values.principal;
   if (values.cert !== undefined) spec.certificatePem = readFileSync(values.cert, 'utf8');
   if (values.path !== undefined) spec.path = values.path;
@@ -101,15 +118,23 @@ export async function checkCommand(argv: string[], out: NodeJS.WritableStream): 
     return status === 0 ? 0 : 1;
   }
   const hv = (list: unknown) =>
-    ((list as { header: { key: string; value: string } }[] | undefined) ?? []).map((h) => `  ${h.header.key}: ${h.header.value}`);
+    ((list as { header: { key: string; value: string } }[] | undefined) ?? []).map(
+      (h) => `  ${h.header.key}: ${h.header.value}`,
+    );
   if (status === 0) {
     const ok = (res.okResponse ?? {}) as { headers?: unknown; headersToRemove?: string[] };
     out.write(`ALLOW\n${hv(ok.headers).join('\n')}\n`);
     if (ok.headersToRemove?.length) out.write(`  (removes: ${ok.headersToRemove.join(', ')})\n`);
     return 0;
   }
-  const d = (res.deniedResponse ?? {}) as { status?: { code?: string | number }; headers?: unknown; body?: string };
+  const d = (res.deniedResponse ?? {}) as {
+    status?: { code?: string | number };
+    headers?: unknown;
+    body?: string;
+  };
   const reason = (JSON.parse(d.body ?? '{}') as { reason?: string }).reason ?? 'unknown';
-  out.write(`DENY ${reason} (http ${String(d.status?.code)}, grpc ${status})\n${hv(d.headers).join('\n')}\n  body: ${d.body ?? ''}\n`);
+  out.write(
+    `DENY ${reason} (http ${String(d.status?.code)}, grpc ${status})\n${hv(d.headers).join('\n')}\n  body: ${d.body ?? ''}\n`,
+  );
   return 1;
 }

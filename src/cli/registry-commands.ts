@@ -13,7 +13,8 @@ async function withStore<T>(fn: (store: RegistryStore) => Promise<T>): Promise<T
   const config = loadConfig({ overrides: { registry_watch: false } });
   const store = buildStore(config);
   try {
-    if ('waitReady' in store) await (store as { waitReady(ms: number): Promise<boolean> }).waitReady(3000);
+    if ('waitReady' in store)
+      await (store as { waitReady(ms: number): Promise<boolean> }).waitReady(3000);
     return await fn(store);
   } finally {
     await store.close();
@@ -25,19 +26,28 @@ export async function registryCommand(argv: string[], out: NodeJS.WritableStream
   const { values, positionals } = parseArgs({
     args: rest,
     allowPositionals: true,
-    options: { replace: { type: 'boolean', default: false }, output: { type: 'string', short: 'o' } },
+    options: {
+      replace: { type: 'boolean', default: false },
+      output: { type: 'string', short: 'o' },
+    },
   });
   if (sub === 'import') {
     const file = positionals[0];
     if (file === undefined) throw new Error('usage: agent-authz registry import FILE [--replace]');
     const data = readRegistryFile(file);
     await withStore((s) => s.importData(data, { replace: values.replace! }));
-    out.write(`imported ${data.tenants.length} tenants, ${data.agents.length} agents, ${data.keys.length} keys\n`);
+    out.write(
+      `imported ${data.tenants.length} tenants, ${data.agents.length} agents, ${data.keys.length} keys\n`,
+    );
     return 0;
   }
   if (sub === 'export') {
     const text = await withStore(async (s) =>
-      formatRegistry({ tenants: await s.listTenants(), agents: await s.listAgents(), keys: await s.listKeys() }),
+      formatRegistry({
+        tenants: await s.listTenants(),
+        agents: await s.listAgents(),
+        keys: await s.listKeys(),
+      }),
     );
     if (values.output !== undefined) writeFileSync(values.output, text, { mode: 0o600 });
     else out.write(text);
@@ -63,7 +73,8 @@ export async function keysCommand(argv: string[], out: NodeJS.WritableStream): P
   });
   if (sub === 'create') {
     if (values.tenant === undefined) throw new Error('keys create needs --tenant');
-    if (!(KEY_SCOPES as readonly string[]).includes(values.scope!)) throw new Error(`--scope must be one of ${KEY_SCOPES.join(', ')}`);
+    if (!(KEY_SCOPES as readonly string[]).includes(values.scope!))
+      throw new Error(`--scope must be one of ${KEY_SCOPES.join(', ')}`);
     const minted = mintApiKey(values['key-id']);
     const now = new Date().toISOString();
     const record = keySchema.parse({
@@ -80,7 +91,9 @@ export async function keysCommand(argv: string[], out: NodeJS.WritableStream): P
       ...(values['expires-at'] !== undefined ? { expires_at: values['expires-at'] } : {}),
     });
     await withStore((s) => s.putKey(record));
-    out.write(`key_id: ${minted.keyId}\nsecret: ${minted.secret}\n(the secret is shown once; only its SHA-256 digest is stored)\n`);
+    out.write(
+      `key_id: ${minted.keyId}\nsecret: ${minted.secret}\n(the secret is shown once; only its SHA-256 digest is stored)\n`,
+    );
     return 0;
   }
   if (sub === 'revoke') {
@@ -95,5 +108,7 @@ export async function keysCommand(argv: string[], out: NodeJS.WritableStream): P
     out.write(done ? `revoked ${keyId}\n` : `no such key: ${keyId}\n`);
     return done ? 0 : 1;
   }
-  throw new Error('usage: agent-authz keys create --tenant T [--scope evaluate] ... | revoke KEY_ID');
+  throw new Error(
+    'usage: agent-authz keys create --tenant T [--scope evaluate] ... | revoke KEY_ID',
+  );
 }

@@ -28,7 +28,18 @@ const list = z
   .transform((v) =>
     (Array.isArray(v) ? v : v.split(',')).map((s) => s.trim()).filter((s) => s !== ''),
   );
-const ASYMMETRIC = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const;
+const ASYMMETRIC = [
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'ES256',
+  'ES384',
+  'ES512',
+  'EdDSA',
+] as const;
 
 const jwtIssuer = z
   .object({
@@ -54,7 +65,9 @@ const schema = z
     admin_port: port.default(8181),
     admin_enabled: bool.default(true),
     workers: z.coerce.number().int().min(1).max(64).default(1),
-    log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    log_level: z
+      .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+      .default('info'),
 
     registry_file: z.string().optional(),
     registry_watch: bool.default(true),
@@ -65,7 +78,10 @@ const schema = z
     redis_password: z.string().optional(),
     redis_tls: bool.default(false),
     redis_command_timeout: duration.prefault('50ms'),
-    redis_key_prefix: z.string().regex(/^[a-z0-9_-]+$/).default('agent-authz'),
+    redis_key_prefix: z
+      .string()
+      .regex(/^[a-z0-9_-]+$/)
+      .default('agent-authz'),
 
     cache_max_entries: z.coerce.number().int().min(100).default(100_000),
     cache_ttl: duration.prefault('30s'),
@@ -76,7 +92,9 @@ const schema = z
     // Semicolon-separated: each entry is a DN ("CN=x,O=y") or a bare CN, and DNs contain commas.
     cert_trusted_issuers: z
       .union([z.array(z.string()), z.string()])
-      .transform((v) => (Array.isArray(v) ? v : v.split(/[;\n]/)).map((s) => s.trim()).filter((s) => s !== ''))
+      .transform((v) =>
+        (Array.isArray(v) ? v : v.split(/[;\n]/)).map((s) => s.trim()).filter((s) => s !== ''),
+      )
       .default([]),
     cert_trusted_ca_file: z.string().optional(),
     cert_clock_skew: duration.prefault('30s'),
@@ -98,7 +116,10 @@ const schema = z
     conjur_cache_ttl: duration.prefault('60s'),
 
     admin_key_id: z.string().optional(),
-    admin_key_digest: z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex chars (SHA-256)').optional(),
+    admin_key_digest: z
+      .string()
+      .regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex chars (SHA-256)')
+      .optional(),
 
     audit_sink: z.enum(['auto', 'file', 'redis', 'none']).default('auto'),
     audit_file: z.string().default('agent-authz-audit.jsonl'),
@@ -145,7 +166,8 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   if (file !== undefined && file !== '') {
     try {
       const parsed: unknown = parseYaml(readFileSync(file, 'utf8'));
-      if (parsed !== null && typeof parsed === 'object') fromFile = parsed as Record<string, unknown>;
+      if (parsed !== null && typeof parsed === 'object')
+        fromFile = parsed as Record<string, unknown>;
       else if (parsed != null) problems.push(`${file}: top level must be a mapping`);
     } catch (err) {
       problems.push(`${file}: ${err instanceof Error ? err.message : String(err)}`);

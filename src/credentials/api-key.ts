@@ -52,7 +52,8 @@ export class ApiKeyVerifier implements CredentialVerifier {
     // Registry errors propagate: the pipeline turns them into registry_unavailable (503).
     const key = await this.registry.getKey(parsed.keyId);
     const matches = digestEquals(digest, key?.digest ?? DUMMY_DIGEST);
-    if (key === undefined || !matches || !keyIsUsable(key, nowMs)) return invalid('invalid_api_key');
+    if (key === undefined || !matches || !keyIsUsable(key, nowMs))
+      return invalid('invalid_api_key');
     if (key.scope !== 'evaluate' && key.scope !== 'admin') return invalid('key_scope_insufficient');
     return { status: 'api_key', key };
   }

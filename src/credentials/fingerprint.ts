@@ -5,7 +5,8 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 export function normalizeFingerprint(value: string): string | undefined {
   const hex = value.trim().replaceAll(':', '').toLowerCase();
   if (!/^[0-9a-f]{64}$/.test(hex)) return undefined;
-  if (value.includes(':') && !/^([0-9a-fA-F]{2}:){31}[0-9a-fA-F]{2}$/.test(value.trim())) return undefined;
+  if (value.includes(':') && !/^([0-9a-fA-F]{2}:){31}[0-9a-fA-F]{2}$/.test(value.trim()))
+    return undefined;
   return hex;
 }
 

@@ -21,7 +21,9 @@ export function buildVerifiers(
   extra: ExtraVerifiers = { tokens: [] },
 ): CredentialVerifier[] {
   const trustedCas =
-    config.cert_trusted_ca_file === undefined ? [] : loadCaBundle(readFileSync(config.cert_trusted_ca_file, 'utf8'));
+    config.cert_trusted_ca_file === undefined
+      ? []
+      : loadCaBundle(readFileSync(config.cert_trusted_ca_file, 'utf8'));
   return [
     new PkiVerifier({
       trustedIssuers: config.cert_trusted_issuers,

@@ -52,14 +52,16 @@ export class PkiVerifier implements CredentialVerifier {
     const parsed = parseCertificate(pem);
     if (!parsed.ok) return invalid('certificate_invalid');
     const cert = parsed.cert;
-    if (checkValidity(cert, nowMs, this.opts.clockSkewMs) !== 'valid') return invalid('certificate_expired');
+    if (checkValidity(cert, nowMs, this.opts.clockSkewMs) !== 'valid')
+      return invalid('certificate_expired');
     const trusted =
       (this.opts.trustedIssuers.length > 0 && issuerMatches(cert, this.opts.trustedIssuers)) ||
       (this.opts.trustedCas.length > 0 && issuedByAny(cert, this.opts.trustedCas));
     if (!trusted) return invalid('untrusted_issuer');
     // X.509-SVID rules: one URI SAN at most, never a CA certificate, and the principal Envoy
     // reported must be that SAN (Envoy silently picks the first of several).
-    if (cert.isCa || cert.uriSans.length > 1 || cert.hasSuspiciousSan) return invalid('certificate_invalid');
+    if (cert.isCa || cert.uriSans.length > 1 || cert.hasSuspiciousSan)
+      return invalid('certificate_invalid');
     if (
       facts.sourcePrincipal !== '' &&
       cert.uriSans.length === 1 &&

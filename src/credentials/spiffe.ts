@@ -29,7 +29,8 @@ export class SpiffeVerifier implements CredentialVerifier {
     if (facts.sourceCertificate !== '' && candidate === facts.sourcePrincipal) {
       // An X.509-SVID carries exactly one URI SAN; Envoy would have reported only the first.
       const cert = parseCertificate(facts.sourceCertificate);
-      if (!cert.ok || cert.cert.uriSans.length !== 1 || cert.cert.isCa) return invalid('certificate_invalid');
+      if (!cert.ok || cert.cert.uriSans.length !== 1 || cert.cert.isCa)
+        return invalid('certificate_invalid');
     }
     return {
       status: 'verified',

@@ -29,7 +29,10 @@ export function parseCertificate(pem: string): ParseResult {
   let result: ParseResult;
   try {
     const cert = new X509Certificate(pem);
-    const issuerRdns = cert.issuer.split('\n').map((s) => s.trim()).filter((s) => s !== '');
+    const issuerRdns = cert.issuer
+      .split('\n')
+      .map((s) => s.trim())
+      .filter((s) => s !== '');
     const cn = issuerRdns.find((r) => r.startsWith('CN='));
     const sans = splitSubjectAltName(cert.subjectAltName ?? '');
     result = {
@@ -98,8 +101,12 @@ export function issuerMatches(cert: ParsedCertificate, trusted: readonly string[
       if (cert.issuerCn === entry) return true;
       continue;
     }
-    const want = entry.split(',').map((s) => s.trim()).filter((s) => s !== '');
-    if (want.length === cert.issuerRdns.length && want.every((r) => cert.issuerRdns.includes(r))) return true;
+    const want = entry
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s !== '');
+    if (want.length === cert.issuerRdns.length && want.every((r) => cert.issuerRdns.includes(r)))
+      return true;
   }
   return false;
 }
@@ -111,7 +118,11 @@ export function issuedByAny(cert: ParsedCertificate, cas: readonly X509Certifica
 
 export type ValidityVerdict = 'valid' | 'not_yet_valid' | 'expired';
 
-export function checkValidity(cert: ParsedCertificate, nowMs: number, skewMs: number): ValidityVerdict {
+export function checkValidity(
+  cert: ParsedCertificate,
+  nowMs: number,
+  skewMs: number,
+): ValidityVerdict {
   if (nowMs + skewMs < cert.notBeforeMs) return 'not_yet_valid';
   if (nowMs - skewMs >= cert.notAfterMs) return 'expired';
   return 'valid';

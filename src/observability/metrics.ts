@@ -30,7 +30,8 @@ export const CHECK_BUCKETS = [
 
 export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics {
   const registry = new Registry();
-  if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'agent_authz_' });
+  if (opts.defaultMetrics !== false)
+    collectDefaultMetrics({ register: registry, prefix: 'agent_authz_' });
   const r = [registry];
   return {
     registry,
@@ -47,7 +48,11 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
       buckets: CHECK_BUCKETS,
       registers: r,
     }),
-    inFlight: new Gauge({ name: 'agent_authz_checks_in_flight', help: 'Checks being decided now', registers: r }),
+    inFlight: new Gauge({
+      name: 'agent_authz_checks_in_flight',
+      help: 'Checks being decided now',
+      registers: r,
+    }),
     cacheRequests: new Counter({
       name: 'agent_authz_registry_cache_requests_total',
       help: 'Registry cache lookups by result (hit, negative_hit, miss, stale)',
@@ -60,7 +65,11 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
       labelNames: ['cause'],
       registers: r,
     }),
-    cacheSize: new Gauge({ name: 'agent_authz_registry_cache_entries', help: 'Registry cache entries', registers: r }),
+    cacheSize: new Gauge({
+      name: 'agent_authz_registry_cache_entries',
+      help: 'Registry cache entries',
+      registers: r,
+    }),
     registryStaleness: new Gauge({
       name: 'agent_authz_registry_staleness_seconds',
       help: 'Seconds since the registry was last read successfully',
@@ -72,7 +81,11 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
       labelNames: ['operation'],
       registers: r,
     }),
-    redisUp: new Gauge({ name: 'agent_authz_redis_up', help: '1 when the Redis registry connection is ready', registers: r }),
+    redisUp: new Gauge({
+      name: 'agent_authz_redis_up',
+      help: '1 when the Redis registry connection is ready',
+      registers: r,
+    }),
     invalidationChannelUp: new Gauge({
       name: 'agent_authz_invalidation_channel_up',
       help: '1 when the registry invalidation subscription is live',
@@ -97,7 +110,11 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
       buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
       registers: r,
     }),
-    auditQueueDepth: new Gauge({ name: 'agent_authz_audit_queue_depth', help: 'Audit events waiting to be written', registers: r }),
+    auditQueueDepth: new Gauge({
+      name: 'agent_authz_audit_queue_depth',
+      help: 'Audit events waiting to be written',
+      registers: r,
+    }),
     auditEvents: new Counter({
       name: 'agent_authz_audit_events_total',
       help: 'Audit events by result (written, dropped_overflow, dropped_sink_error)',
@@ -109,6 +126,10 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
       help: 'p99 event-loop delay over the last interval',
       registers: r,
     }),
-    ready: new Gauge({ name: 'agent_authz_ready', help: '1 when the server is ready to decide', registers: r }),
+    ready: new Gauge({
+      name: 'agent_authz_ready',
+      help: '1 when the server is ready to decide',
+      registers: r,
+    }),
   };
 }

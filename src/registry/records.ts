@@ -23,7 +23,9 @@ const fingerprint = z.string().transform((v, ctx) => {
   }
   return n;
 });
-const spiffeId = z.string().refine((v) => parseSpiffeId(v).ok, 'must be a valid SPIFFE ID with a path');
+const spiffeId = z
+  .string()
+  .refine((v) => parseSpiffeId(v).ok, 'must be a valid SPIFFE ID with a path');
 
 export const AGENT_STATUSES = ['pending', 'approved', 'suspended', 'revoked'] as const;
 export const KEY_SCOPES = ['admin', 'read', 'evaluate'] as const;
@@ -54,10 +56,21 @@ export const agentSchema = z
   .strict()
   .superRefine((a, ctx) => {
     if ((a.oidc_issuer === undefined) !== (a.oidc_subject === undefined))
-      ctx.addIssue({ code: 'custom', path: ['oidc_subject'], message: 'oidc_issuer and oidc_subject go together' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['oidc_subject'],
+        message: 'oidc_issuer and oidc_subject go together',
+      });
     if ((a.conjur_account === undefined) !== (a.conjur_host_id === undefined))
-      ctx.addIssue({ code: 'custom', path: ['conjur_host_id'], message: 'conjur_account and conjur_host_id go together' });
-    if ((a.cert_fingerprint_prev === undefined) !== (a.cert_fingerprint_prev_expires_at === undefined))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['conjur_host_id'],
+        message: 'conjur_account and conjur_host_id go together',
+      });
+    if (
+      (a.cert_fingerprint_prev === undefined) !==
+      (a.cert_fingerprint_prev_expires_at === undefined)
+    )
       ctx.addIssue({
         code: 'custom',
         path: ['cert_fingerprint_prev_expires_at'],

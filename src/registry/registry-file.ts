@@ -50,9 +50,18 @@ export function crossCheck(data: RegistryData): string[] {
       else owners.set(id, where);
     }
   };
-  seen(data.tenants.map((t, i) => ({ id: t.tenant_id, where: `tenants[${i}]` })), 'tenant_id');
-  seen(data.agents.map((a, i) => ({ id: a.agent_id, where: `agents[${i}]` })), 'agent_id');
-  seen(data.keys.map((k, i) => ({ id: k.key_id, where: `keys[${i}]` })), 'key_id');
+  seen(
+    data.tenants.map((t, i) => ({ id: t.tenant_id, where: `tenants[${i}]` })),
+    'tenant_id',
+  );
+  seen(
+    data.agents.map((a, i) => ({ id: a.agent_id, where: `agents[${i}]` })),
+    'agent_id',
+  );
+  seen(
+    data.keys.map((k, i) => ({ id: k.key_id, where: `keys[${i}]` })),
+    'key_id',
+  );
   seen(
     data.keys.map((k, i) => ({ id: k.digest, where: `keys[${i}]` })),
     'digest',

@@ -40,7 +40,9 @@ export interface AppDeps {
 
 export function buildStore(config: Config, logger?: Logger, metrics?: Metrics): RegistryStore {
   const redisConfigured =
-    config.redis_url !== undefined || config.redis_sentinels.length > 0 || config.redis_cluster_nodes.length > 0;
+    config.redis_url !== undefined ||
+    config.redis_sentinels.length > 0 ||
+    config.redis_cluster_nodes.length > 0;
   if (redisConfigured) {
     return new RedisStore(
       {
@@ -80,7 +82,11 @@ export async function startApp(config: Config, deps: AppDeps = {}): Promise<Runn
   );
   const tokens: CredentialVerifier[] = await buildTokenVerifiers(config, metrics, logger);
   const verifiers = buildVerifiers(config, cache, metrics, { tokens });
-  const pipeline = new Pipeline({ verifiers, registry: cache, requireAgentId: config.require_agent_id });
+  const pipeline = new Pipeline({
+    verifiers,
+    registry: cache,
+    requireAgentId: config.require_agent_id,
+  });
   const auditor: Auditor = await buildAuditor(config, store, metrics, logger);
   const handler = new CheckHandler({
     pipeline,
@@ -99,8 +105,11 @@ export async function startApp(config: Config, deps: AppDeps = {}): Promise<Runn
   const grpcPort = await bindGrpc(grpcServer, `${config.bind_address}:${config.grpc_port}`);
   const httpServer: HttpServer = createHttpServer(metrics, isReady);
   const httpPort = await listen(httpServer, config.bind_address, config.http_port);
-  const admin = config.admin_enabled ? buildAdminServer(config, store, auditor, metrics, logger) : undefined;
-  const adminPort = admin === undefined ? undefined : await listen(admin, config.bind_address, config.admin_port);
+  const admin = config.admin_enabled
+    ? buildAdminServer(config, store, auditor, metrics, logger)
+    : undefined;
+  const adminPort =
+    admin === undefined ? undefined : await listen(admin, config.bind_address, config.admin_port);
 
   // Readiness follows the registry: NOT_SERVING while it cannot be read and the cache is cold.
   const lag = monitorEventLoopDelay({ resolution: 10 });
@@ -118,7 +127,13 @@ export async function startApp(config: Config, deps: AppDeps = {}): Promise<Runn
   health.set(isReady());
   metrics.ready.set(isReady() ? 1 : 0);
   logger.info(
-    { grpc_port: grpcPort, http_port: httpPort, admin_port: adminPort, registry: store.kind, mode: config.mode },
+    {
+      grpc_port: grpcPort,
+      http_port: httpPort,
+      admin_port: adminPort,
+      registry: store.kind,
+      mode: config.mode,
+    },
     'agent-authz listening',
   );
 

@@ -45,7 +45,10 @@ export class CheckHandler {
       try {
         decision = await this.decideWithin(facts);
       } catch (err) {
-        this.opts.logger.error({ err: err instanceof Error ? err.message : String(err), decision_id: decisionId }, 'check failed');
+        this.opts.logger.error(
+          { err: err instanceof Error ? err.message : String(err), decision_id: decisionId },
+          'check failed',
+        );
         decision = deny('internal_error');
       } finally {
         this.inFlight--;
@@ -67,16 +70,28 @@ export class CheckHandler {
     const timeout = new Promise<Decision>((resolve) => {
       timer = setTimeout(() => resolve(deny('decision_timeout')), this.opts.budgetMs);
     });
-    return Promise.race([this.opts.pipeline.decide(facts), timeout]).finally(() => clearTimeout(timer));
+    return Promise.race([this.opts.pipeline.decide(facts), timeout]).finally(() =>
+      clearTimeout(timer),
+    );
   }
 
-  private record(decision: Decision, decisionId: string, facts: RequestFacts | undefined, started: bigint): void {
+  private record(
+    decision: Decision,
+    decisionId: string,
+    facts: RequestFacts | undefined,
+    started: bigint,
+  ): void {
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     const verdict = decision.allowed ? 'allow' : 'deny';
     const reason = decision.allowed ? 'allowed' : decision.reason;
     const who = decision.allowed ? decision.identity : decision.partial;
     const m = this.opts.metrics;
-    m.decisions.inc({ decision: verdict, reason, identity_method: who?.method ?? 'none', mode: this.opts.mode });
+    m.decisions.inc({
+      decision: verdict,
+      reason,
+      identity_method: who?.method ?? 'none',
+      mode: this.opts.mode,
+    });
     m.checkDuration.observe({ decision: verdict }, seconds);
     const traceparent = facts?.headers.get('traceparent');
     const trace = traceparent === undefined ? null : TRACEPARENT.exec(traceparent);

@@ -30,7 +30,8 @@ export function createGrpcServer(handler: CheckHandler, health: HealthService): 
         throw new Error('server only');
       },
       requestDeserialize: (buf: Buffer) => decodeCheckRequest(buf),
-      responseSerialize: (obj: CheckResponseObject) => Buffer.from(CheckResponse.encode(obj).finish()),
+      responseSerialize: (obj: CheckResponseObject) =>
+        Buffer.from(CheckResponse.encode(obj).finish()),
       responseDeserialize: (buf: Buffer) => CheckResponse.decode(buf),
     },
   };

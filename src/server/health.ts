@@ -12,7 +12,9 @@ type Status = typeof SERVING | typeof NOT_SERVING;
 
 export class HealthService {
   private status: Status = NOT_SERVING;
-  private readonly watchers = new Set<grpc.ServerWritableStream<{ service: string }, { status: number }>>();
+  private readonly watchers = new Set<
+    grpc.ServerWritableStream<{ service: string }, { status: number }>
+  >();
 
   set(serving: boolean): void {
     const next: Status = serving ? SERVING : NOT_SERVING;
@@ -30,16 +32,31 @@ export class HealthService {
     const res = messageType('grpc.health.v1.HealthCheckResponse');
     const common = {
       requestSerialize: (m: object) => Buffer.from(req.encode(m).finish()),
-      requestDeserialize: (b: Buffer) => req.toObject(req.decode(b), { defaults: true }) as { service: string },
+      requestDeserialize: (b: Buffer) =>
+        req.toObject(req.decode(b), { defaults: true }) as { service: string },
       responseSerialize: (m: object) => Buffer.from(res.encode(m).finish()),
-      responseDeserialize: (b: Buffer) => res.toObject(res.decode(b), { defaults: true }) as { status: number },
+      responseDeserialize: (b: Buffer) =>
+        res.toObject(res.decode(b), { defaults: true }) as { status: number },
     };
     const definition: grpc.ServiceDefinition = {
-      Check: { path: '/grpc.health.v1.Health/Check', requestStream: false, responseStream: false, ...common },
-      Watch: { path: '/grpc.health.v1.Health/Watch', requestStream: false, responseStream: true, ...common },
+      Check: {
+        path: '/grpc.health.v1.Health/Check',
+        requestStream: false,
+        responseStream: false,
+        ...common,
+      },
+      Watch: {
+        path: '/grpc.health.v1.Health/Watch',
+        requestStream: false,
+        responseStream: true,
+        ...common,
+      },
     };
     server.addService(definition, {
-      Check: (call: grpc.ServerUnaryCall<{ service: string }, { status: number }>, cb: grpc.sendUnaryData<{ status: number }>) => {
+      Check: (
+        call: grpc.ServerUnaryCall<{ service: string }, { status: number }>,
+        cb: grpc.sendUnaryData<{ status: number }>,
+      ) => {
         if (!this.known(call.request.service)) {
           cb({ code: grpc.status.NOT_FOUND, details: 'unknown service' });
           return;

@@ -13,7 +13,11 @@ import type { Metrics } from '../observability/metrics.js';
 import type { RegistryStore } from '../registry/registry.js';
 
 /** jwt_oidc then conjur, each only when configured (priority 3 and 4 of SPEC §2). */
-export async function buildTokenVerifiers(config: Config, metrics: Metrics, logger: Logger): Promise<CredentialVerifier[]> {
+export async function buildTokenVerifiers(
+  config: Config,
+  metrics: Metrics,
+  logger: Logger,
+): Promise<CredentialVerifier[]> {
   const out: CredentialVerifier[] = [];
   if (config.jwt_issuers.length > 0) {
     const jwt = JwtVerifier.fromConfig(config, { metrics, logger });
@@ -26,7 +30,12 @@ export async function buildTokenVerifiers(config: Config, metrics: Metrics, logg
 }
 
 /** The hash-chained audit trail: Redis Stream with a Redis registry, JSON-lines file otherwise. */
-export async function buildAuditor(config: Config, _store: RegistryStore, metrics: Metrics, logger: Logger): Promise<Auditor> {
+export async function buildAuditor(
+  config: Config,
+  _store: RegistryStore,
+  metrics: Metrics,
+  logger: Logger,
+): Promise<Auditor> {
   return createAuditor(auditOptionsFromConfig(config, { metrics, logger }));
 }
 

@@ -15,7 +15,10 @@ export interface TestCa {
   readonly keys: CryptoKeyPair;
 }
 
-export async function createCa(cn = 'agent-authz test CA', org = 'agent-authz tests'): Promise<TestCa> {
+export async function createCa(
+  cn = 'agent-authz test CA',
+  org = 'agent-authz tests',
+): Promise<TestCa> {
   const keys = (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify'])) as CryptoKeyPair;
   const name = `CN=${cn}, O=${org}`;
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
@@ -26,7 +29,10 @@ export async function createCa(cn = 'agent-authz test CA', org = 'agent-authz te
     notAfter: new Date(Date.now() + 30 * 86400_000),
     extensions: [
       new x509.BasicConstraintsExtension(true, undefined, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+      new x509.KeyUsagesExtension(
+        x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign,
+        true,
+      ),
     ],
   });
   return { name, pem: cert.toString('pem'), cert, keys };
@@ -56,9 +62,13 @@ export async function issueLeaf(ca: TestCa, opts: LeafOptions = {}): Promise<Tes
   const extensions: x509.Extension[] = [
     new x509.BasicConstraintsExtension(opts.isCa === true, undefined, true),
     new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-    new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth, x509.ExtendedKeyUsage.serverAuth]),
+    new x509.ExtendedKeyUsageExtension([
+      x509.ExtendedKeyUsage.clientAuth,
+      x509.ExtendedKeyUsage.serverAuth,
+    ]),
   ];
-  if (names.length > 0) extensions.push(new x509.SubjectAlternativeNameExtension(names, opts.cn === undefined));
+  if (names.length > 0)
+    extensions.push(new x509.SubjectAlternativeNameExtension(names, opts.cn === undefined));
   const cert = await x509.X509CertificateGenerator.create({
     subject: opts.cn === undefined ? '' : `CN=${opts.cn}`,
     issuer: ca.cert.subject,

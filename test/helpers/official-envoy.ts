@@ -37,8 +37,10 @@ export function officialRoot(): protobuf.Root {
   return r;
 }
 
-export const OfficialCheckRequest = () => officialRoot().lookupType('envoy.service.auth.v3.CheckRequest');
-export const OfficialCheckResponse = () => officialRoot().lookupType('envoy.service.auth.v3.CheckResponse');
+export const OfficialCheckRequest = () =>
+  officialRoot().lookupType('envoy.service.auth.v3.CheckRequest');
+export const OfficialCheckResponse = () =>
+  officialRoot().lookupType('envoy.service.auth.v3.CheckResponse');
 
 export interface EnvoyLikeRequest {
   principal?: string;
@@ -52,7 +54,10 @@ export interface EnvoyLikeRequest {
 }
 
 export function envoyUrlEncodePem(pem: string): string {
-  return pem.replace(/[\n +/=]/g, (c) => ({ '\n': '%0A', ' ': '%20', '+': '%2B', '/': '%2F', '=': '%3D' })[c]!);
+  return pem.replace(
+    /[\n +/=]/g,
+    (c) => ({ '\n': '%0A', ' ': '%20', '+': '%2B', '/': '%2F', '=': '%3D' })[c]!,
+  );
 }
 
 /** Encodes a CheckRequest shaped like the ones Envoy sends (pseudo-headers included). */
@@ -83,7 +88,16 @@ export function encodeOfficialRequest(req: EnvoyLikeRequest): Uint8Array {
       },
       request: {
         time: { seconds: Math.floor(Date.now() / 1000), nanos: 0 },
-        http: { id: '3915651613227659083', method, headers, path, host, scheme: 'https', protocol: 'HTTP/2', size: 0 },
+        http: {
+          id: '3915651613227659083',
+          method,
+          headers,
+          path,
+          host,
+          scheme: 'https',
+          protocol: 'HTTP/2',
+          size: 0,
+        },
       },
       context_extensions: req.contextExtensions ?? { service: 'orders' },
       metadata_context: {},
@@ -95,7 +109,11 @@ export function encodeOfficialRequest(req: EnvoyLikeRequest): Uint8Array {
 export interface DecodedResponse {
   status?: { code?: number; message?: string };
   ok_response?: {
-    headers?: { header: { key: string; value: string }; append?: { value?: boolean }; append_action?: number }[];
+    headers?: {
+      header: { key: string; value: string };
+      append?: { value?: boolean };
+      append_action?: number;
+    }[];
     headers_to_remove?: string[];
   };
   denied_response?: {
@@ -120,7 +138,8 @@ export class EnvoyCheckClient {
       this.client.makeUnaryRequest(
         '/envoy.service.auth.v3.Authorization/Check',
         (b: Uint8Array) => Buffer.from(b),
-        (b: Buffer) => T.toObject(T.decode(b), { defaults: false, longs: Number }) as DecodedResponse,
+        (b: Buffer) =>
+          T.toObject(T.decode(b), { defaults: false, longs: Number }) as DecodedResponse,
         body,
         { deadline: Date.now() + timeoutMs },
         (err, res) => (err ? reject(err) : resolve(res!)),
@@ -140,11 +159,16 @@ export class EnvoyCheckClient {
 /** Convenience views over a decoded response. */
 export function reasonOf(res: DecodedResponse): string {
   if ((res.status?.code ?? 0) === 0) return 'allowed';
-  return res.denied_response?.headers?.find((h) => h.header.key === 'x-agent-authz-reason')?.header.value ?? '?';
+  return (
+    res.denied_response?.headers?.find((h) => h.header.key === 'x-agent-authz-reason')?.header
+      .value ?? '?'
+  );
 }
 
 export function setHeaders(res: DecodedResponse): Record<string, string> {
-  return Object.fromEntries((res.ok_response?.headers ?? []).map((h) => [h.header.key, h.header.value]));
+  return Object.fromEntries(
+    (res.ok_response?.headers ?? []).map((h) => [h.header.key, h.header.value]),
+  );
 }
 
 export function metadataOf(res: DecodedResponse): Record<string, string> {

@@ -12,7 +12,10 @@ export interface TestServer {
   stop(): Promise<void>;
 }
 
-export async function startTestServer(overrides: Record<string, unknown>, store?: RegistryStore): Promise<TestServer> {
+export async function startTestServer(
+  overrides: Record<string, unknown>,
+  store?: RegistryStore,
+): Promise<TestServer> {
   const config = loadConfig({
     env: {},
     overrides: {
@@ -34,6 +37,9 @@ export async function startTestServer(overrides: Record<string, unknown>, store?
       cb();
     },
   });
-  const app = await startApp(config, { logger: createLogger(config.log_level, sink), ...(store ? { store } : {}) });
+  const app = await startApp(config, {
+    logger: createLogger(config.log_level, sink),
+    ...(store ? { store } : {}),
+  });
   return { app, address: `127.0.0.1:${app.grpcPort}`, logs, stop: () => app.stop(2000) };
 }

@@ -32,11 +32,17 @@ function capture(): { out: Writable; text: () => string } {
   };
 }
 
-async function spawnServer(env: Record<string, string>): Promise<{ proc: ChildProcess; grpcPort: number; logs: () => string }> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--registry', 'examples/registry.yaml'], {
-    env: { PATH: process.env.PATH ?? '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+async function spawnServer(
+  env: Record<string, string>,
+): Promise<{ proc: ChildProcess; grpcPort: number; logs: () => string }> {
+  const proc = spawn(
+    process.execPath,
+    ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--registry', 'examples/registry.yaml'],
+    {
+      env: { PATH: process.env.PATH ?? '', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   children.push(proc);
   let logs = '';
   proc.stdout!.on('data', (d) => (logs += String(d)));
@@ -69,11 +75,16 @@ describe('audit trail end to end', () => {
     const client = new EnvoyCheckClient(`127.0.0.1:${grpcPort}`);
     let answered = 0;
     let stop = false;
-    const principals = ['alpha', 'beta', 'gamma', 'nobody'].map((n) => `spiffe://example.org/agents/${n}`);
+    const principals = ['alpha', 'beta', 'gamma', 'nobody'].map(
+      (n) => `spiffe://example.org/agents/${n}`,
+    );
     const worker = async (w: number) => {
       for (let i = 0; !stop && i < 100_000; i++) {
         try {
-          await client.check({ principal: principals[(i + w) % principals.length]!, headers: { traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' } });
+          await client.check({
+            principal: principals[(i + w) % principals.length]!,
+            headers: { traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' },
+          });
           answered++;
         } catch {
           return; // the server went away after SIGTERM: that call was not answered
@@ -89,14 +100,19 @@ describe('audit trail end to end', () => {
     await Promise.all(workers);
     client.close();
 
-    const records = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const records = readFileSync(file, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     const decisions = records.filter((r) => r.type === 'decision');
     const dropped = records
       .filter((r) => r.type === 'gap')
       .reduce((n, r) => n + Number(r.dropped_overflow ?? 0) + Number(r.dropped_sink_error ?? 0), 0);
     expect(decisions.length + dropped).toBeGreaterThanOrEqual(answered);
     expect(decisions.some((d) => d.trace_id === '4bf92f3577b34da6a3ce929d0e0e4736')).toBe(true);
-    expect(decisions.some((d) => d.reason === 'agent_not_approved' && d.agent_id === 'gamma')).toBe(true);
+    expect(decisions.some((d) => d.reason === 'agent_not_approved' && d.agent_id === 'gamma')).toBe(
+      true,
+    );
     expect(logs()).toContain('stopped');
 
     const ok = capture();
@@ -134,14 +150,26 @@ describe('audit trail end to end', () => {
     const client = new EnvoyCheckClient(srv.address);
     const res = await client.check({ principal: 'spiffe://example.org/agents/gamma' });
     expect(reasonOf(res)).toBe('allowed');
-    const set = Object.fromEntries(res.ok_response!.headers!.map((h) => [h.header.key, h.header.value]));
+    const set = Object.fromEntries(
+      res.ok_response!.headers!.map((h) => [h.header.key, h.header.value]),
+    );
     expect(set['x-agent-authz-dry-run-reason']).toBe('agent_not_approved');
     expect(set['x-agent-id']).toBeUndefined();
     client.close();
     const metrics = await srv.app.metrics.registry.metrics();
-    expect(metrics).toContain('agent_authz_decisions_total{decision="deny",reason="agent_not_approved",identity_method="spiffe",mode="dry-run"} 1');
+    expect(metrics).toContain(
+      'agent_authz_decisions_total{decision="deny",reason="agent_not_approved",identity_method="spiffe",mode="dry-run"} 1',
+    );
     await srv.stop();
-    const events = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
-    expect(events.find((e) => e.type === 'decision')).toMatchObject({ decision: 'deny', mode: 'dry-run', reason: 'agent_not_approved', agent_id: 'gamma' });
+    const events = readFileSync(file, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(events.find((e) => e.type === 'decision')).toMatchObject({
+      decision: 'deny',
+      mode: 'dry-run',
+      reason: 'agent_not_approved',
+      agent_id: 'gamma',
+    });
   });
 });

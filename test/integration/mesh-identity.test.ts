@@ -62,7 +62,12 @@ beforeAll(async () => {
   rotatedNew = await issueLeaf(ca, { cn: 'rotor-new' });
   expiredOld = await issueLeaf(ca, { cn: 'lapsed-old' });
   redis = await TestRedis.start();
-  const seed = new RedisStore({ url: redis.url, commandTimeoutMs: 1000, prefix: 'agent-authz', versionPollMs: 60_000 });
+  const seed = new RedisStore({
+    url: redis.url,
+    commandTimeoutMs: 1000,
+    prefix: 'agent-authz',
+    versionPollMs: 60_000,
+  });
   await seed.importData(parseRegistry(registryYaml()), { replace: true });
   await seed.close();
   srv = await startTestServer({
@@ -86,18 +91,31 @@ describe('mesh identity against Redis', () => {
     expect(reasonOf(res)).toBe('allowed');
     expect(res.status?.code ?? 0).toBe(0);
     const h = setHeaders(res);
-    expect(h).toMatchObject({ 'x-agent-id': 'alpha', 'x-agent-tenant': 'acme', 'x-agent-role': 'investigator', 'x-agent-identity-method': 'spiffe' });
+    expect(h).toMatchObject({
+      'x-agent-id': 'alpha',
+      'x-agent-tenant': 'acme',
+      'x-agent-role': 'investigator',
+      'x-agent-identity-method': 'spiffe',
+    });
     expect(h['x-agent-authz-decision-id']).toMatch(/^[0-9a-f-]{36}$/);
     for (const o of res.ok_response!.headers!) expect(o.append_action).toBe(2);
     const md = metadataOf(res);
-    expect(md).toMatchObject({ agent_id: 'alpha', tenant: 'acme', identity_method: 'spiffe', decision: 'allow' });
+    expect(md).toMatchObject({
+      agent_id: 'alpha',
+      tenant: 'acme',
+      identity_method: 'spiffe',
+      decision: 'allow',
+    });
     expect(md.decision_id).toBe(h['x-agent-authz-decision-id']);
   });
 
   it('allows by certificate fingerprint (pki beats the SPIFFE principal)', async () => {
     const res = await check({ certificate: certAgent.pem });
     expect(reasonOf(res)).toBe('allowed');
-    expect(setHeaders(res)).toMatchObject({ 'x-agent-id': 'certy', 'x-agent-identity-method': 'pki' });
+    expect(setHeaders(res)).toMatchObject({
+      'x-agent-id': 'certy',
+      'x-agent-identity-method': 'pki',
+    });
   });
 
   it('accepts the previous fingerprint before its grace deadline and not after it', async () => {
@@ -108,26 +126,59 @@ describe('mesh identity against Redis', () => {
 
   it('denies expired and not-yet-valid certificates even when registered', async () => {
     const now = Date.now();
-    const expired = await issueLeaf(ca, { cn: 'x', notBefore: new Date(now - 86400_000), notAfter: new Date(now - 3600_000) });
-    const future = await issueLeaf(ca, { cn: 'y', notBefore: new Date(now + 3600_000), notAfter: new Date(now + 86400_000) });
+    const expired = await issueLeaf(ca, {
+      cn: 'x',
+      notBefore: new Date(now - 86400_000),
+      notAfter: new Date(now - 3600_000),
+    });
+    const future = await issueLeaf(ca, {
+      cn: 'y',
+      notBefore: new Date(now + 3600_000),
+      notAfter: new Date(now + 86400_000),
+    });
     expectDeny(await check({ certificate: expired.pem }), 'certificate_expired', 401, 16);
     expectDeny(await check({ certificate: future.pem }), 'certificate_expired', 401, 16);
   });
 
   it('denies a certificate with two URI SANs although Envoy reported the first as principal', async () => {
     const two = await issueLeaf(ca, { uris: [id('alpha'), id('admin')] });
-    expectDeny(await check({ principal: id('alpha'), certificate: two.pem }), 'certificate_invalid', 401, 16);
+    expectDeny(
+      await check({ principal: id('alpha'), certificate: two.pem }),
+      'certificate_invalid',
+      401,
+      16,
+    );
   });
 
   it('denies a certificate from an untrusted issuer without falling through to SPIFFE', async () => {
     const rogue = await issueLeaf(await createCa('rogue', 'evil'), { uris: [id('alpha')] });
-    expectDeny(await check({ principal: id('alpha'), certificate: rogue.pem }), 'untrusted_issuer', 401, 16);
+    expectDeny(
+      await check({ principal: id('alpha'), certificate: rogue.pem }),
+      'untrusted_issuer',
+      401,
+      16,
+    );
   });
 
   it('denies untrusted trust domains, malformed IDs and unknown agents with their codes', async () => {
-    expectDeny(await check({ principal: 'spiffe://evil.org/agents/alpha' }), 'untrusted_trust_domain', 401, 16);
-    expectDeny(await check({ principal: 'spiffe://example.org.evil.com/agents/alpha' }), 'untrusted_trust_domain', 401, 16);
-    expectDeny(await check({ principal: 'spiffe://example.org/agents/../alpha' }), 'invalid_spiffe_id', 401, 16);
+    expectDeny(
+      await check({ principal: 'spiffe://evil.org/agents/alpha' }),
+      'untrusted_trust_domain',
+      401,
+      16,
+    );
+    expectDeny(
+      await check({ principal: 'spiffe://example.org.evil.com/agents/alpha' }),
+      'untrusted_trust_domain',
+      401,
+      16,
+    );
+    expectDeny(
+      await check({ principal: 'spiffe://example.org/agents/../alpha' }),
+      'invalid_spiffe_id',
+      401,
+      16,
+    );
     expectDeny(await check({ principal: id('nobody') }), 'agent_not_registered', 403, 7);
     expectDeny(await check({}), 'no_credentials', 401, 16);
   });
@@ -138,12 +189,26 @@ describe('mesh identity against Redis', () => {
   });
 
   it('checks the requested role against permitted_roles', async () => {
-    expect(setHeaders(await check({ principal: id('alpha'), headers: { 'x-agent-role': 'reader' } }))['x-agent-role']).toBe('reader');
-    expectDeny(await check({ principal: id('alpha'), headers: { 'x-agent-role': 'admin' } }), 'role_not_permitted', 403, 7);
+    expect(
+      setHeaders(await check({ principal: id('alpha'), headers: { 'x-agent-role': 'reader' } }))[
+        'x-agent-role'
+      ],
+    ).toBe('reader');
+    expectDeny(
+      await check({ principal: id('alpha'), headers: { 'x-agent-role': 'admin' } }),
+      'role_not_permitted',
+      403,
+      7,
+    );
   });
 
   it('denies x-agent-id naming another agent than the credential', async () => {
-    expectDeny(await check({ principal: id('alpha'), headers: { 'x-agent-id': 'beta' } }), 'agent_id_mismatch', 403, 7);
+    expectDeny(
+      await check({ principal: id('alpha'), headers: { 'x-agent-id': 'beta' } }),
+      'agent_id_mismatch',
+      403,
+      7,
+    );
   });
 
   it('ignores spoofed x-spiffe-id and XFCC when forwarded headers are not trusted', async () => {
@@ -155,16 +220,29 @@ describe('mesh identity against Redis', () => {
     };
     expectDeny(await check({ headers: spoof }), 'no_credentials', 401, 16);
     // With a real (unregistered-but-valid) principal the spoofed headers change nothing either.
-    expectDeny(await check({ principal: id('nobody'), headers: spoof }), 'agent_not_registered', 403, 7);
+    expectDeny(
+      await check({ principal: id('nobody'), headers: spoof }),
+      'agent_not_registered',
+      403,
+      7,
+    );
   });
 
   it('strips inbound x-agent-* and credential headers, never listing a header both set and removed', async () => {
     const res = await check({
       principal: id('alpha'),
-      headers: { 'x-agent-tenant': 'evil', 'x-agent-admin': 'true', x_agent_id: 'root', 'x-api-key': 'aak_x.y', 'x-agent-token': 'tok' },
+      headers: {
+        'x-agent-tenant': 'evil',
+        'x-agent-admin': 'true',
+        x_agent_id: 'root',
+        'x-api-key': 'aak_x.y',
+        'x-agent-token': 'tok',
+      },
     });
     const removed = res.ok_response!.headers_to_remove!;
-    expect(removed).toEqual(expect.arrayContaining(['x-agent-admin', 'x_agent_id', 'x-api-key', 'x-agent-token']));
+    expect(removed).toEqual(
+      expect.arrayContaining(['x-agent-admin', 'x_agent_id', 'x-api-key', 'x-agent-token']),
+    );
     const set = Object.keys(setHeaders(res));
     expect(set).toContain('x-agent-tenant');
     expect(setHeaders(res)['x-agent-tenant']).toBe('acme');
@@ -172,22 +250,55 @@ describe('mesh identity against Redis', () => {
   });
 
   it('denies repeated identity headers and control characters instead of guessing', async () => {
-    expectDeny(await check({ principal: id('alpha'), headers: { 'x-agent-id': 'alpha,admin' } }), 'malformed_header', 401, 16);
-    expectDeny(await check({ principal: id('alpha'), headers: { 'x-agent-role': 'reader,admin' } }), 'malformed_header', 401, 16);
-    expectDeny(await check({ principal: id('alpha'), headers: { 'x-note': 'a\u0001b' } }), 'malformed_header', 401, 16);
+    expectDeny(
+      await check({ principal: id('alpha'), headers: { 'x-agent-id': 'alpha,admin' } }),
+      'malformed_header',
+      401,
+      16,
+    );
+    expectDeny(
+      await check({ principal: id('alpha'), headers: { 'x-agent-role': 'reader,admin' } }),
+      'malformed_header',
+      401,
+      16,
+    );
+    expectDeny(
+      await check({ principal: id('alpha'), headers: { 'x-note': 'a\u0001b' } }),
+      'malformed_header',
+      401,
+      16,
+    );
   });
 
   it('property: arbitrary CheckRequests always get a CheckResponse, never a gRPC error', async () => {
     const T = OfficialCheckRequest();
     const header = fc.tuple(
-      fc.constantFrom('x-agent-id', 'x-agent-role', 'x-api-key', 'x-agent-token', 'authorization', 'x-forwarded-client-cert', 'x-spiffe-id', 'traceparent', 'x-other'),
+      fc.constantFrom(
+        'x-agent-id',
+        'x-agent-role',
+        'x-api-key',
+        'x-agent-token',
+        'authorization',
+        'x-forwarded-client-cert',
+        'x-spiffe-id',
+        'traceparent',
+        'x-other',
+      ),
       fc.string({ maxLength: 60 }),
     );
     await fc.assert(
       fc.asyncProperty(
         fc.record({
-          principal: fc.oneof(fc.string({ maxLength: 80 }), fc.constant(id('alpha')), fc.constant(id('gamma'))),
-          certificate: fc.oneof(fc.constant(''), fc.string({ maxLength: 200 }), fc.constant('-----BEGIN CERTIFICATE-----\n%%%')),
+          principal: fc.oneof(
+            fc.string({ maxLength: 80 }),
+            fc.constant(id('alpha')),
+            fc.constant(id('gamma')),
+          ),
+          certificate: fc.oneof(
+            fc.constant(''),
+            fc.string({ maxLength: 200 }),
+            fc.constant('-----BEGIN CERTIFICATE-----\n%%%'),
+          ),
           headers: fc.array(header, { maxLength: 6 }),
         }),
         async (r) => {
@@ -202,7 +313,8 @@ describe('mesh identity against Redis', () => {
             ).finish(),
           );
           expect(res.status).toBeDefined();
-          if ((res.status?.code ?? 0) !== 0) expect(res.denied_response?.status?.code).toBeGreaterThanOrEqual(401);
+          if ((res.status?.code ?? 0) !== 0)
+            expect(res.denied_response?.status?.code).toBeGreaterThanOrEqual(401);
         },
       ),
       { numRuns: 150 },

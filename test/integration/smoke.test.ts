@@ -6,7 +6,10 @@ describe('smoke: embedded registry', () => {
   let srv: TestServer;
   let client: EnvoyCheckClient;
   beforeAll(async () => {
-    srv = await startTestServer({ registry_file: 'examples/registry.yaml', spiffe_trust_domains: 'example.org' });
+    srv = await startTestServer({
+      registry_file: 'examples/registry.yaml',
+      spiffe_trust_domains: 'example.org',
+    });
     client = new EnvoyCheckClient(srv.address);
   });
   afterAll(async () => {

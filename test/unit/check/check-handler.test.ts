@@ -16,9 +16,16 @@ const registry: RegistryReader = {
   getTenant: async () => undefined,
 };
 const facts: RequestFacts = {
-  sourcePrincipal: 'spiffe://example.org/a/b', sourceCertificate: '', sourceAddress: '', destinationPrincipal: '',
+  sourcePrincipal: 'spiffe://example.org/a/b',
+  sourceCertificate: '',
+  sourceAddress: '',
+  destinationPrincipal: '',
   headers: new Map([['traceparent', '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01']]),
-  method: 'GET', path: '/p', host: 'h', requestId: '1', contextExtensions: new Map([['service', 'orders']]),
+  method: 'GET',
+  path: '/p',
+  host: 'h',
+  requestId: '1',
+  contextExtensions: new Map([['service', 'orders']]),
 };
 
 function handler(verifier: CredentialVerifier, mode: 'enforce' | 'dry-run' = 'enforce') {
@@ -38,12 +45,26 @@ function handler(verifier: CredentialVerifier, mode: 'enforce' | 'dry-run' = 'en
 
 describe('CheckHandler', () => {
   it('turns a thrown bug into internal_error (503 / UNAVAILABLE), audited and counted', async () => {
-    const { h, events, metrics } = handler({ kind: 'spiffe', verify: () => { throw new Error('boom'); } });
-    const res = (await h.check(facts)) as { status: { code: number }; deniedResponse: { status: { code: number } } };
+    const { h, events, metrics } = handler({
+      kind: 'spiffe',
+      verify: () => {
+        throw new Error('boom');
+      },
+    });
+    const res = (await h.check(facts)) as {
+      status: { code: number };
+      deniedResponse: { status: { code: number } };
+    };
     expect(res.status.code).toBe(14);
     expect(res.deniedResponse.status.code).toBe(503);
     expect(events).toHaveLength(1);
-    expect(events[0]).toMatchObject({ type: 'decision', decision: 'deny', reason: 'internal_error', trace_id: '4bf92f3577b34da6a3ce929d0e0e4736', destination: 'orders' });
+    expect(events[0]).toMatchObject({
+      type: 'decision',
+      decision: 'deny',
+      reason: 'internal_error',
+      trace_id: '4bf92f3577b34da6a3ce929d0e0e4736',
+      destination: 'orders',
+    });
     const m = await metrics.decisions.get();
     expect(m.values.find((v) => v.labels.reason === 'internal_error')?.value).toBe(1);
   });
@@ -55,12 +76,24 @@ describe('CheckHandler', () => {
   });
 
   it('dry-run allows but records the would-be deny and passes the reason upstream', async () => {
-    const { h, events } = handler({ kind: 'spiffe', verify: () => ({ status: 'invalid', reason: 'untrusted_trust_domain' }) }, 'dry-run');
-    const res = (await h.check(facts)) as { status: { code: number }; okResponse: { headers: { header: { key: string; value: string } }[] } };
+    const { h, events } = handler(
+      { kind: 'spiffe', verify: () => ({ status: 'invalid', reason: 'untrusted_trust_domain' }) },
+      'dry-run',
+    );
+    const res = (await h.check(facts)) as {
+      status: { code: number };
+      okResponse: { headers: { header: { key: string; value: string } }[] };
+    };
     expect(res.status.code).toBe(0);
-    const hdr = Object.fromEntries(res.okResponse.headers.map((x) => [x.header.key, x.header.value]));
+    const hdr = Object.fromEntries(
+      res.okResponse.headers.map((x) => [x.header.key, x.header.value]),
+    );
     expect(hdr['x-agent-authz-dry-run-reason']).toBe('untrusted_trust_domain');
     expect(hdr['x-agent-id']).toBeUndefined();
-    expect(events[0]).toMatchObject({ decision: 'deny', mode: 'dry-run', reason: 'untrusted_trust_domain' });
+    expect(events[0]).toMatchObject({
+      decision: 'deny',
+      mode: 'dry-run',
+      reason: 'untrusted_trust_domain',
+    });
   });
 });

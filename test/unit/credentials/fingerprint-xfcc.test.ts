@@ -28,7 +28,8 @@ describe('normalizeFingerprint', () => {
 
 describe('XFCC', () => {
   it('parses Istio sidecar element with quoted empty subject', () => {
-    const v = 'By=spiffe://cluster.local/ns/foo/sa/httpbin;Hash=abc123;Subject="";URI=spiffe://cluster.local/ns/foo/sa/sleep';
+    const v =
+      'By=spiffe://cluster.local/ns/foo/sa/httpbin;Hash=abc123;Subject="";URI=spiffe://cluster.local/ns/foo/sa/sleep';
     const [el] = parseXfcc(v)!;
     expect(el!.get('by')).toEqual(['spiffe://cluster.local/ns/foo/sa/httpbin']);
     expect(el!.get('hash')).toEqual(['abc123']);
@@ -45,7 +46,8 @@ describe('XFCC', () => {
   });
 
   it('uses the right-most element (the one the local proxy appended)', () => {
-    const v = 'Hash=forged;URI=spiffe://example.org/admin,By=spiffe://example.org/proxy;Hash=real;URI=spiffe://example.org/agents/alpha';
+    const v =
+      'Hash=forged;URI=spiffe://example.org/admin,By=spiffe://example.org/proxy;Hash=real;URI=spiffe://example.org/agents/alpha';
     const el = rightmostElement(v)!;
     expect(el.get('hash')).toEqual(['real']);
     expect(el.get('uri')).toEqual(['spiffe://example.org/agents/alpha']);
@@ -56,7 +58,10 @@ describe('XFCC', () => {
     expect(el.get('uri')).toEqual(['spiffe://td/x', 'spiffe://td/y']);
   });
 
-  it.each(['Hash', 'Hash=a;"x"=b', 'Subject="unterminated', 'Hash=a;;'])('rejects malformed %s', (v) => {
-    expect(parseXfcc(v)).toBeUndefined();
-  });
+  it.each(['Hash', 'Hash=a;"x"=b', 'Subject="unterminated', 'Hash=a;;'])(
+    'rejects malformed %s',
+    (v) => {
+      expect(parseXfcc(v)).toBeUndefined();
+    },
+  );
 });

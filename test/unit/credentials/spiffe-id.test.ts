@@ -62,14 +62,19 @@ describe('parseSpiffeId (SPIFFE-ID.md rules)', () => {
         return (
           s === `spiffe://${r.trustDomain}${r.path}` &&
           /^[a-z0-9._-]+$/.test(r.trustDomain) &&
-          r.path.split('/').slice(1).every((seg) => /^[A-Za-z0-9._-]+$/.test(seg) && seg !== '.' && seg !== '..')
+          r.path
+            .split('/')
+            .slice(1)
+            .every((seg) => /^[A-Za-z0-9._-]+$/.test(seg) && seg !== '.' && seg !== '..')
         );
       }),
     );
   });
 
   it('property: well-formed IDs built from legal segments always parse', () => {
-    const seg = fc.stringMatching(/^[A-Za-z0-9_-][A-Za-z0-9._-]{0,10}$/).filter((s) => s !== '.' && s !== '..');
+    const seg = fc
+      .stringMatching(/^[A-Za-z0-9_-][A-Za-z0-9._-]{0,10}$/)
+      .filter((s) => s !== '.' && s !== '..');
     fc.assert(
       fc.property(fc.array(seg, { minLength: 1, maxLength: 6 }), (segs) => {
         const r = parseSpiffeId(`spiffe://${td}/${segs.join('/')}`);

@@ -46,7 +46,10 @@ describe('official CheckRequest → our decoder', () => {
     expect(facts.method).toBe('POST');
     expect(facts.host).toBe('orders.svc');
     expect(facts.requestId).toBe('3915651613227659083');
-    expect(Object.fromEntries(facts.contextExtensions)).toEqual({ service: 'orders', tier: 'gold' });
+    expect(Object.fromEntries(facts.contextExtensions)).toEqual({
+      service: 'orders',
+      tier: 'gold',
+    });
   });
 
   it('reads header_map (encode_raw_headers) and merges repeated headers with a comma like Envoy', () => {
@@ -79,7 +82,14 @@ describe('official CheckRequest → our decoder', () => {
       T.fromObject({
         attributes: {
           source: { principal: 'spiffe://example.org/a/b', labels: { k: 'v' }, service: 'svc' },
-          request: { http: { body: 'x'.repeat(1000), raw_body: Buffer.from([0, 1, 2]), size: 1000, headers: { a: 'b' } } },
+          request: {
+            http: {
+              body: 'x'.repeat(1000),
+              raw_body: Buffer.from([0, 1, 2]),
+              size: 1000,
+              headers: { a: 'b' },
+            },
+          },
           metadata_context: { filter_metadata: { ns: { fields: { k: { string_value: 'v' } } } } },
           tls_session: { sni: 'orders.svc' },
           route_metadata_context: {},
@@ -94,7 +104,9 @@ describe('official CheckRequest → our decoder', () => {
   it('reports truncated or garbage input as a decode failure instead of throwing', () => {
     const good = encodeOfficialRequest({ principal: 'spiffe://example.org/a/b' });
     expect(isDecodeFailure(decodeCheckRequest(good.subarray(0, good.length - 3)))).toBe(true);
-    expect(isDecodeFailure(decodeCheckRequest(Buffer.from([0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f])))).toBe(true);
+    expect(
+      isDecodeFailure(decodeCheckRequest(Buffer.from([0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f]))),
+    ).toBe(true);
   });
 
   it('URL-decodes the certificate exactly as Envoy encodes it', () => {
@@ -103,23 +115,41 @@ describe('official CheckRequest → our decoder', () => {
 });
 
 describe('our CheckResponse → official decoder', () => {
-  const facts = decodeOk(encodeOfficialRequest({ headers: { 'x-agent-debug': '1', 'x-api-key': 'secret' } }));
+  const facts = decodeOk(
+    encodeOfficialRequest({ headers: { 'x-agent-debug': '1', 'x-api-key': 'secret' } }),
+  );
   const ours = messageType('envoy.service.auth.v3.CheckResponse');
 
   function roundTrip(obj: Record<string, unknown>) {
     const T = OfficialCheckResponse();
-    return T.toObject(T.decode(ours.encode(obj).finish()), { defaults: false }) as Record<string, any>;
+    return T.toObject(T.decode(ours.encode(obj).finish()), { defaults: false }) as Record<
+      string,
+      any
+    >;
   }
 
   it('allow: status 0, headers with append=false and OVERWRITE_IF_EXISTS_OR_ADD, headers_to_remove, dynamic metadata', () => {
     const res = roundTrip(
       buildResponse(
-        { allowed: true, identity: { agentId: 'alpha', tenant: 'acme', role: 'r', method: 'spiffe', credentialRef: 'x' } },
+        {
+          allowed: true,
+          identity: {
+            agentId: 'alpha',
+            tenant: 'acme',
+            role: 'r',
+            method: 'spiffe',
+            credentialRef: 'x',
+          },
+        },
         { decisionId: 'd-1', mode: 'enforce', facts },
       ),
     );
     expect(res.status.code ?? 0).toBe(0);
-    const headers = res.ok_response.headers as { header: { key: string; value: string }; append: { value?: boolean }; append_action: number }[];
+    const headers = res.ok_response.headers as {
+      header: { key: string; value: string };
+      append: { value?: boolean };
+      append_action: number;
+    }[];
     const byKey = Object.fromEntries(headers.map((h) => [h.header.key, h]));
     expect(byKey['x-agent-id']!.header.value).toBe('alpha');
     expect(byKey['x-agent-identity-method']!.header.value).toBe('spiffe');
@@ -138,19 +168,33 @@ describe('our CheckResponse → official decoder', () => {
   });
 
   it('deny: gRPC status, HTTP status, reason header, JSON body and metadata', () => {
-    const res = roundTrip(buildResponse(deny('agent_not_approved', { agentId: 'gamma' }), { decisionId: 'd-2', mode: 'enforce', facts }));
+    const res = roundTrip(
+      buildResponse(deny('agent_not_approved', { agentId: 'gamma' }), {
+        decisionId: 'd-2',
+        mode: 'enforce',
+        facts,
+      }),
+    );
     expect(res.status.code).toBe(7);
     expect(res.denied_response.status.code).toBe(403);
-    const hdr = Object.fromEntries((res.denied_response.headers as any[]).map((h) => [h.header.key, h.header.value]));
+    const hdr = Object.fromEntries(
+      (res.denied_response.headers as any[]).map((h) => [h.header.key, h.header.value]),
+    );
     expect(hdr['x-agent-authz-reason']).toBe('agent_not_approved');
     expect(hdr['content-type']).toBe('application/json');
-    expect(JSON.parse(res.denied_response.body)).toEqual({ error: 'the agent is not approved', reason: 'agent_not_approved', decision_id: 'd-2' });
+    expect(JSON.parse(res.denied_response.body)).toEqual({
+      error: 'the agent is not approved',
+      reason: 'agent_not_approved',
+      decision_id: 'd-2',
+    });
     expect(res.dynamic_metadata.fields.reason.stringValue).toBe('agent_not_approved');
     expect(res.ok_response).toBeUndefined();
   });
 
   it('unavailable deny carries 503 / UNAVAILABLE', () => {
-    const res = roundTrip(buildResponse(deny('registry_unavailable'), { decisionId: 'd-3', mode: 'enforce', facts }));
+    const res = roundTrip(
+      buildResponse(deny('registry_unavailable'), { decisionId: 'd-3', mode: 'enforce', facts }),
+    );
     expect(res.status.code).toBe(14);
     expect(res.denied_response.status.code).toBe(503);
   });
