@@ -35,8 +35,10 @@ export class AdminAuthenticator {
 
     const boot = this.opts.bootstrapDigest;
     if (boot !== undefined) {
-      const idOk = this.opts.bootstrapKeyId === undefined || parsed?.keyId === this.opts.bootstrapKeyId;
-      if (digestEquals(digest, boot) && idOk) return `bootstrap:${this.opts.bootstrapKeyId ?? 'admin'}`;
+      const idOk =
+        this.opts.bootstrapKeyId === undefined || parsed?.keyId === this.opts.bootstrapKeyId;
+      if (digestEquals(digest, boot) && idOk)
+        return `bootstrap:${this.opts.bootstrapKeyId ?? 'admin'}`;
     }
     if (parsed === undefined) {
       digestEquals(digest, DUMMY_DIGEST);
@@ -52,7 +54,8 @@ export class AdminAuthenticator {
     const matches = digestEquals(digest, key?.digest ?? DUMMY_DIGEST);
     const now = this.opts.now?.() ?? Date.now();
     if (key === undefined || !matches || !keyIsUsable(key, now)) throw unauthorized();
-    if (key.scope !== 'admin') throw new AdminError('forbidden', 'this key does not have the admin scope');
+    if (key.scope !== 'admin')
+      throw new AdminError('forbidden', 'this key does not have the admin scope');
     return `key:${key.key_id}`;
   }
 }

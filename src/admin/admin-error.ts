@@ -34,6 +34,9 @@ const STATUS: Record<AdminErrorCode, number> = {
   internal: 500,
 };
 
+/** Every code, for the OpenAPI document test. */
+export const ADMIN_ERROR_CODES = Object.keys(STATUS) as AdminErrorCode[];
+
 export class AdminError extends Error {
   constructor(
     readonly code: AdminErrorCode,
@@ -56,7 +59,11 @@ export class AdminError extends Error {
 }
 
 export function invalidRequest(problems: readonly string[]): AdminError {
-  return new AdminError('invalid_request', `${problems.length} problem(s) in the request`, problems);
+  return new AdminError(
+    'invalid_request',
+    `${problems.length} problem(s) in the request`,
+    problems,
+  );
 }
 
 /** Maps store errors onto admin errors; anything unexpected becomes `internal` (a bug). */
@@ -68,6 +75,9 @@ export function toAdminError(err: unknown): AdminError {
     return new AdminError('conflict', err.message);
   }
   if (err instanceof RegistryUnavailableError)
-    return new AdminError('registry_unavailable', 'the registry cannot be written right now; retry');
+    return new AdminError(
+      'registry_unavailable',
+      'the registry cannot be written right now; retry',
+    );
   return new AdminError('internal', 'internal error');
 }

@@ -5,7 +5,14 @@ import { z } from 'zod';
 import { agentSchema, type Agent } from '../registry/records.js';
 import { AdminError, invalidRequest } from './admin-error.js';
 import { asObject, compact, mergePatch, parseRecord, refuseFields } from './record-input.js';
-import { audited, notFound, nowIso, reading, type Actor, type ServiceContext } from './service-context.js';
+import {
+  audited,
+  notFound,
+  nowIso,
+  reading,
+  type Actor,
+  type ServiceContext,
+} from './service-context.js';
 import { nextStatus, type StatusAction } from './status-transitions.js';
 
 const SERVER_OWNED = ['created_at', 'updated_at'];
@@ -49,7 +56,12 @@ export class AgentService {
     return audited(this.ctx, actor, 'agent.create', 'agent', id, async () => {
       refuseFields(input, SERVER_OWNED, 'set by the server');
       const now = nowIso(this.ctx);
-      const agent = parseRecord(agentSchema, { status: 'pending', ...input, created_at: now, updated_at: now });
+      const agent = parseRecord(agentSchema, {
+        status: 'pending',
+        ...input,
+        created_at: now,
+        updated_at: now,
+      });
       await this.checkTenant(agent.tenant);
       if ((await this.find(agent.agent_id)) !== undefined)
         throw new AdminError('already_exists', `agent ${agent.agent_id} already exists`);

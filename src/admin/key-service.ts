@@ -6,7 +6,14 @@ import { mintApiKey } from '../credentials/api-key.js';
 import { KEY_SCOPES, keySchema, type ApiKey } from '../registry/records.js';
 import { AdminError, invalidRequest } from './admin-error.js';
 import { asObject, mergePatch, parseRecord, refuseFields } from './record-input.js';
-import { audited, notFound, nowIso, reading, type Actor, type ServiceContext } from './service-context.js';
+import {
+  audited,
+  notFound,
+  nowIso,
+  reading,
+  type Actor,
+  type ServiceContext,
+} from './service-context.js';
 
 /** What a client may send to create a key: everything but the digest, status and timestamps. */
 const createSchema = z
@@ -28,8 +35,9 @@ export type PublicKey = Omit<ApiKey, 'digest'> & { readonly digest?: string };
 
 export function publicKey(k: ApiKey, includeDigest = false): PublicKey {
   if (includeDigest) return k;
-  const { digest: _digest, ...rest } = k;
-  return rest;
+  const out: Record<string, unknown> = { ...k };
+  delete out.digest;
+  return out as PublicKey;
 }
 
 export class KeyService {
@@ -64,9 +72,8 @@ export class KeyService {
           throw new AdminError('already_exists', `key ${req.key_id} already exists`);
         const minted = mintApiKey(req.key_id);
         const now = nowIso(this.ctx);
-        const { key_id: _k, ...rest } = req;
         const key = parseRecord(keySchema, {
-          ...rest,
+          ...req,
           key_id: minted.keyId,
           digest: minted.digest,
           status: 'active',
@@ -87,8 +94,12 @@ export class KeyService {
       const fixed = Object.keys(input).filter((f) => !PATCHABLE.includes(f));
       refuseFields(input, fixed, `cannot be changed (patchable: ${PATCHABLE.join(', ')})`);
       const cur = await this.get(keyId);
-      if (cur.status === 'revoked') throw new AdminError('invalid_transition', 'a revoked key cannot be changed');
-      const next = parseRecord(keySchema, { ...mergePatch(cur, input), updated_at: nowIso(this.ctx) });
+      if (cur.status === 'revoked')
+        throw new AdminError('invalid_transition', 'a revoked key cannot be changed');
+      const next = parseRecord(keySchema, {
+        ...mergePatch(cur, input),
+        updated_at: nowIso(this.ctx),
+      });
       await this.ctx.store.putKey(next);
       return next;
     });

@@ -28,7 +28,14 @@ export async function audited<T>(
   change: () => Promise<T>,
   detail?: (result: T) => string | undefined,
 ): Promise<T> {
-  const base = { type: 'admin', decision_id: randomUUID(), actor, action, object_kind: kind, object_id: objectId } as const;
+  const base = {
+    type: 'admin',
+    decision_id: randomUUID(),
+    actor,
+    action,
+    object_kind: kind,
+    object_id: objectId,
+  } as const;
   try {
     const result = await change();
     ctx.auditor?.record({ ...base, time: nowIso(ctx), result: 'ok', detail: detail?.(result) });

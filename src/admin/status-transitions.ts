@@ -15,12 +15,13 @@ export const STATUS_ACTIONS = ['approve', 'suspend', 'reinstate', 'revoke'] as c
 export type StatusAction = (typeof STATUS_ACTIONS)[number];
 type Status = Agent['status'];
 
-const TRANSITIONS: Record<StatusAction, { readonly from: readonly Status[]; readonly to: Status }> = {
-  approve: { from: ['pending'], to: 'approved' },
-  suspend: { from: ['approved'], to: 'suspended' },
-  reinstate: { from: ['suspended'], to: 'approved' },
-  revoke: { from: ['pending', 'approved', 'suspended'], to: 'revoked' },
-};
+const TRANSITIONS: Record<StatusAction, { readonly from: readonly Status[]; readonly to: Status }> =
+  {
+    approve: { from: ['pending'], to: 'approved' },
+    suspend: { from: ['approved'], to: 'suspended' },
+    reinstate: { from: ['suspended'], to: 'approved' },
+    revoke: { from: ['pending', 'approved', 'suspended'], to: 'revoked' },
+  };
 
 export function isStatusAction(s: string): s is StatusAction {
   return (STATUS_ACTIONS as readonly string[]).includes(s);
@@ -33,10 +34,12 @@ export function isStatusAction(s: string): s is StatusAction {
 export function nextStatus(current: Status, action: StatusAction): Status | undefined {
   const t = TRANSITIONS[action];
   if (action === 'revoke' && current === 'revoked') return undefined;
-  if (!t.from.includes(current))
+  if (!t.from.includes(current)) {
+    const hint = action === 'approve' && current === 'suspended' ? '; use reinstate' : '';
     throw new AdminError(
       'invalid_transition',
-      `cannot ${action} an agent that is ${current} (allowed from: ${t.from.join(', ')})`,
+      `cannot ${action} an agent that is ${current} (allowed from: ${t.from.join(', ')})${hint}`,
     );
+  }
   return t.to;
 }

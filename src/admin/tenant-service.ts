@@ -3,7 +3,14 @@
 import { tenantSchema, type Tenant } from '../registry/records.js';
 import { AdminError, invalidRequest } from './admin-error.js';
 import { asObject, parseRecord, refuseFields } from './record-input.js';
-import { audited, notFound, nowIso, reading, type Actor, type ServiceContext } from './service-context.js';
+import {
+  audited,
+  notFound,
+  nowIso,
+  reading,
+  type Actor,
+  type ServiceContext,
+} from './service-context.js';
 
 const SERVER_OWNED = ['created_at', 'updated_at'];
 
@@ -56,7 +63,9 @@ export class TenantService {
   delete(tenantId: string, actor: Actor): Promise<void> {
     return audited(this.ctx, actor, 'tenant.delete', 'tenant', tenantId, async () => {
       await this.get(tenantId);
-      const agents = (await this.ctx.store.listAgents()).filter((a) => a.tenant === tenantId).length;
+      const agents = (await this.ctx.store.listAgents()).filter(
+        (a) => a.tenant === tenantId,
+      ).length;
       const keys = (await this.ctx.store.listKeys()).filter((k) => k.tenant === tenantId).length;
       if (agents + keys > 0)
         throw new AdminError(

@@ -6,13 +6,23 @@ import { RegistryFileError } from '../registry/registry-file.js';
 import { createLogger } from '../observability/logger.js';
 import { startApp } from '../server/app.js';
 import { CHECK_USAGE, checkCommand } from './check.js';
-import { keysCommand, registryCommand } from './registry-commands.js';
+import { registryCommand } from './registry-commands.js';
+import {
+  AGENTS_USAGE,
+  KEYS_USAGE,
+  TENANTS_USAGE,
+  agentsCommand,
+  keysAdminCommand,
+  tenantsCommand,
+} from './admin-commands.js';
 
 const USAGE = `usage: agent-authz <command>
   serve [--config FILE] [--registry FILE]   run the ext_authz server
   check ...                                 send one CheckRequest and print the decision
   registry import FILE [--replace] | export [-o FILE]
-  keys create --tenant T [--scope S] [--bound-agent A] [--role R]... | revoke KEY_ID
+${KEYS_USAGE}
+${AGENTS_USAGE}
+${TENANTS_USAGE}
   audit verify --file PATH | --redis-url URL --stream KEY
 ${CHECK_USAGE}`;
 
@@ -46,7 +56,12 @@ async function main(argv: string[]): Promise<number> {
     case 'registry':
       return registryCommand(rest, process.stdout);
     case 'keys':
-      return keysCommand(rest, process.stdout);
+      // keys create|revoke|list|get|delete go through the admin service (validated, audited).
+      return keysAdminCommand(rest, process.stdout);
+    case 'agents':
+      return agentsCommand(rest, process.stdout);
+    case 'tenants':
+      return tenantsCommand(rest, process.stdout);
     case 'audit': {
       if (rest[0] !== 'verify') throw new Error('usage: agent-authz audit verify ...');
       const { auditVerifyCommand } = await import('./audit-verify.js');
