@@ -51,7 +51,9 @@ export class CachedRegistry implements RegistryReader {
   }
 
   findAgent(lookup: AgentLookup): Promise<Agent | undefined> {
-    return this.get(lookupKey(lookup), () => this.store.findAgent(lookup)) as Promise<Agent | undefined>;
+    return this.get(lookupKey(lookup), () => this.store.findAgent(lookup)) as Promise<
+      Agent | undefined
+    >;
   }
 
   getKey(keyId: string): Promise<ApiKey | undefined> {
@@ -118,11 +120,16 @@ export class CachedRegistry implements RegistryReader {
         this.metrics?.cacheRequests.inc({ result: 'stale' });
         return entry.value ?? undefined;
       }
-      throw err instanceof RegistryUnavailableError ? err : new RegistryUnavailableError(String(err));
+      throw err instanceof RegistryUnavailableError
+        ? err
+        : new RegistryUnavailableError(String(err));
     }
   }
 
-  private load(key: string, load: () => Promise<Agent | ApiKey | Tenant | undefined>): Promise<Entry> {
+  private load(
+    key: string,
+    load: () => Promise<Agent | ApiKey | Tenant | undefined>,
+  ): Promise<Entry> {
     const inFlight = this.pending.get(key);
     if (inFlight !== undefined) return inFlight;
     const generation = this.generation;

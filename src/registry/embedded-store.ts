@@ -1,11 +1,16 @@
 // The embedded registry: a YAML file loaded into memory, so a fresh clone runs without Redis.
-// The file is reloaded when it changes, atomically: a bad file is refused with one log line per
-// problem and the previous registry stays in force. Admin writes are persisted back to the file
+// The file is reloaded when it changes, atomically: a bad file is refused with one error line listing
+// every problem and the previous registry stays in force. Admin writes are persisted back to the file
 // (write to a temporary file, then rename) so the file stays the single source of truth.
-import { renameSync, watchFile, unwatchFile, writeFileSync } from 'node:fs';
+import { renameSync, unwatchFile, watchFile, writeFileSync } from 'node:fs';
 import type { Logger } from '../observability/logger.js';
 import type { Agent, ApiKey, RegistryData, Tenant } from './records.js';
-import { crossCheck, formatRegistry, readRegistryFile, RegistryFileError } from './registry-file.js';
+import {
+  crossCheck,
+  formatRegistry,
+  readRegistryFile,
+  RegistryFileError,
+} from './registry-file.js';
 import {
   RegistryWriteError,
   agentLookupKeys,
@@ -25,22 +30,30 @@ export class EmbeddedStore implements RegistryStore {
   readonly kind = 'embedded';
   private snap: Snapshot;
   private readonly listeners: ((keys: string[] | 'all') => void)[] = [];
-  private watching = false;
-  private lastWritten = '';
+  private watcher: (() => void) | undefined;
+  // The registry text now in force (as formatted): a change event whose file says the same, such
+  // as our own persisted admin write, is not a reload.
+  private inForce = '';
 
   constructor(
     private readonly path: string | undefined,
     private readonly logger?: Logger,
     initial?: RegistryData,
   ) {
-    this.snap = snapshot(initial ?? (path === undefined ? empty() : readRegistryFile(path)));
+    const data = initial ?? (path === undefined ? empty() : readRegistryFile(path));
+    this.snap = snapshot(data);
+    this.inForce = formatRegistry(data);
   }
 
-  /** Reload on change; polling (1 s) works on every filesystem, including ConfigMap mounts. */
+  /**
+   * Reload on change. Polling the file's stat (default every 1 s) works on every filesystem,
+   * including Kubernetes ConfigMap mounts, where the file is replaced through a symlink swap.
+   */
   watch(intervalMs = 1000): void {
-    if (this.path === undefined || this.watching) return;
-    this.watching = true;
-    watchFile(this.path, { interval: intervalMs, persistent: false }, () => this.reload());
+    if (this.path === undefined || this.watcher !== undefined) return;
+    const listener = () => void this.reload();
+    this.watcher = listener;
+    watchFile(this.path, { interval: intervalMs, persistent: false }, listener);
   }
 
   reload(): boolean {
@@ -48,14 +61,21 @@ export class EmbeddedStore implements RegistryStore {
     try {
       const data = readRegistryFile(this.path);
       const text = formatRegistry(data);
-      if (text === this.lastWritten) return true;
+      if (text === this.inForce) return true;
       this.snap = snapshot(data);
-      this.logger?.info({ agents: data.agents.length, keys: data.keys.length }, 'registry file reloaded');
+      this.inForce = text;
+      this.logger?.info(
+        { agents: data.agents.length, keys: data.keys.length },
+        'registry file reloaded',
+      );
       this.emit('all');
       return true;
     } catch (err) {
       const problems = err instanceof RegistryFileError ? err.problems : [String(err)];
-      this.logger?.error({ problems }, 'registry file refused; the previous registry stays in force');
+      this.logger?.error(
+        { problems },
+        'registry file refused; the previous registry stays in force',
+      );
       return false;
     }
   }
@@ -83,12 +103,18 @@ export class EmbeddedStore implements RegistryStore {
     const old = this.snap.agentIndex.get(lookupKey({ by: 'id', value: agent.agent_id }));
     const agents = this.snap.data.agents.filter((a) => a.agent_id !== agent.agent_id);
     agents.push(agent);
-    this.commit({ ...this.snap.data, agents }, [...(old ? agentLookupKeys(old) : []), ...agentLookupKeys(agent)]);
+    this.commit({ ...this.snap.data, agents }, [
+      ...(old ? agentLookupKeys(old) : []),
+      ...agentLookupKeys(agent),
+    ]);
   }
   async deleteAgent(agentId: string): Promise<boolean> {
     const old = this.snap.agentIndex.get(lookupKey({ by: 'id', value: agentId }));
     if (old === undefined) return false;
-    this.commit({ ...this.snap.data, agents: this.snap.data.agents.filter((a) => a !== old) }, agentLookupKeys(old));
+    this.commit(
+      { ...this.snap.data, agents: this.snap.data.agents.filter((a) => a !== old) },
+      agentLookupKeys(old),
+    );
     return true;
   }
   async putKey(key: ApiKey): Promise<void> {
@@ -98,7 +124,10 @@ export class EmbeddedStore implements RegistryStore {
   }
   async deleteKey(keyId: string): Promise<boolean> {
     if (!this.snap.keys.has(keyId)) return false;
-    this.commit({ ...this.snap.data, keys: this.snap.data.keys.filter((k) => k.key_id !== keyId) }, [`key:${keyId}`]);
+    this.commit(
+      { ...this.snap.data, keys: this.snap.data.keys.filter((k) => k.key_id !== keyId) },
+      [`key:${keyId}`],
+    );
     return true;
   }
   async putTenant(tenant: Tenant): Promise<void> {
@@ -109,7 +138,10 @@ export class EmbeddedStore implements RegistryStore {
   async deleteTenant(tenantId: string): Promise<boolean> {
     if (!this.snap.tenants.has(tenantId)) return false;
     this.commit(
-      { ...this.snap.data, tenants: this.snap.data.tenants.filter((t) => t.tenant_id !== tenantId) },
+      {
+        ...this.snap.data,
+        tenants: this.snap.data.tenants.filter((t) => t.tenant_id !== tenantId),
+      },
       [`tenant:${tenantId}`],
     );
     return true;
@@ -132,21 +164,23 @@ export class EmbeddedStore implements RegistryStore {
     this.listeners.push(listener);
   }
   async close(): Promise<void> {
-    if (this.path !== undefined && this.watching) unwatchFile(this.path);
+    // Only our own listener: another store watching the same file keeps its watch.
+    if (this.path !== undefined && this.watcher !== undefined) unwatchFile(this.path, this.watcher);
+    this.watcher = undefined;
   }
 
   // Validate the whole next state first; only then swap it in and persist it.
   private commit(next: RegistryData, changed: string[] | 'all'): void {
     const problems = crossCheck(next);
     if (problems.length > 0) throw new RegistryWriteError('conflict', problems.join('; '));
+    const text = formatRegistry(next);
     if (this.path !== undefined) {
-      const text = formatRegistry(next);
       const tmp = `${this.path}.tmp-${process.pid}`;
       writeFileSync(tmp, text, { mode: 0o600 });
       renameSync(tmp, this.path);
-      this.lastWritten = text;
     }
     this.snap = snapshot(next);
+    this.inForce = text;
     this.emit(changed);
   }
 

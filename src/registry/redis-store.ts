@@ -2,11 +2,19 @@
 // connection with a short command timeout and no offline queue, so a Redis outage turns into a
 // fast registry_unavailable instead of requests queueing past Envoy's deadline. A second
 // connection subscribes to invalidations; losing it flushes the cache, and a polled version
-// counter catches any message that was missed.
+// counter catches any message that was missed (or a Redis that came back with older data).
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
-import { agentSchema, keySchema, tenantSchema, type Agent, type ApiKey, type RegistryData, type Tenant } from './records.js';
+import {
+  agentSchema,
+  keySchema,
+  tenantSchema,
+  type Agent,
+  type ApiKey,
+  type RegistryData,
+  type Tenant,
+} from './records.js';
 import { crossCheck } from './registry-file.js';
 import { LOOKUP_LUA, RedisKeys, WRITE_RECORD_LUA } from './redis-keys.js';
 import {
@@ -56,8 +64,16 @@ export class RedisStore implements RegistryStore {
     this.keys = new RedisKeys(opts.prefix);
     this.readDeadlineMs = opts.commandTimeoutMs;
     // Check path: fail fast. Admin/import path: same timeout budget is too tight for bulk writes.
-    this.client = connect(opts, { commandTimeout: opts.commandTimeoutMs, enableOfflineQueue: false, maxRetriesPerRequest: 0 });
-    this.admin = connect(opts, { commandTimeout: 5000, enableOfflineQueue: true, maxRetriesPerRequest: 2 });
+    this.client = connect(opts, {
+      commandTimeout: opts.commandTimeoutMs,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+    });
+    this.admin = connect(opts, {
+      commandTimeout: 5000,
+      enableOfflineQueue: true,
+      maxRetriesPerRequest: 2,
+    });
     this.sub = connect(opts, { enableOfflineQueue: true, maxRetriesPerRequest: null });
     for (const c of [this.client, this.admin]) {
       c.defineCommand('aaLookup', { numberOfKeys: 1, lua: LOOKUP_LUA });
@@ -66,7 +82,9 @@ export class RedisStore implements RegistryStore {
     this.client.on('ready', () => metrics?.redisUp.set(1));
     this.client.on('end', () => metrics?.redisUp.set(0));
     this.client.on('close', () => metrics?.redisUp.set(0));
-    this.client.on('error', (err: Error) => logger?.warn({ err: err.message }, 'redis connection error'));
+    this.client.on('error', (err: Error) =>
+      logger?.warn({ err: err.message }, 'redis connection error'),
+    );
     this.admin.on('error', () => undefined);
     this.sub.on('error', () => undefined);
     this.setupSubscription();
@@ -99,7 +117,10 @@ export class RedisStore implements RegistryStore {
       lookup.by === 'id'
         ? await this.read(() => this.client.get(this.keys.agent(lookup.value)))
         : await this.read(() =>
-            (this.client as unknown as LuaCommands).aaLookup(this.keys.index(lookup), `${this.keys.tag}:agent:`),
+            (this.client as unknown as LuaCommands).aaLookup(
+              this.keys.index(lookup),
+              `${this.keys.tag}:agent:`,
+            ),
           );
     return json == null ? undefined : agentSchema.parse(JSON.parse(json));
   }
@@ -121,26 +142,56 @@ export class RedisStore implements RegistryStore {
     return this.writeAgent(agentId, undefined);
   }
   async putKey(key: ApiKey): Promise<void> {
-    await this.writeSimple(this.keys.key(key.key_id), this.keys.keys, key.key_id, JSON.stringify(key), `key:${key.key_id}`);
+    await this.writeSimple(
+      this.keys.key(key.key_id),
+      this.keys.keys,
+      key.key_id,
+      JSON.stringify(key),
+      `key:${key.key_id}`,
+    );
   }
   async deleteKey(keyId: string): Promise<boolean> {
     return this.writeSimple(this.keys.key(keyId), this.keys.keys, keyId, '', `key:${keyId}`);
   }
   async putTenant(t: Tenant): Promise<void> {
-    await this.writeSimple(this.keys.tenant(t.tenant_id), this.keys.tenants, t.tenant_id, JSON.stringify(t), `tenant:${t.tenant_id}`);
+    await this.writeSimple(
+      this.keys.tenant(t.tenant_id),
+      this.keys.tenants,
+      t.tenant_id,
+      JSON.stringify(t),
+      `tenant:${t.tenant_id}`,
+    );
   }
   async deleteTenant(tenantId: string): Promise<boolean> {
-    return this.writeSimple(this.keys.tenant(tenantId), this.keys.tenants, tenantId, '', `tenant:${tenantId}`);
+    return this.writeSimple(
+      this.keys.tenant(tenantId),
+      this.keys.tenants,
+      tenantId,
+      '',
+      `tenant:${tenantId}`,
+    );
   }
 
   async listAgents(): Promise<Agent[]> {
-    return this.listJson(this.keys.agents, (id) => this.keys.agent(id), (j) => agentSchema.parse(j));
+    return this.listJson(
+      this.keys.agents,
+      (id) => this.keys.agent(id),
+      (j) => agentSchema.parse(j),
+    );
   }
   async listKeys(): Promise<ApiKey[]> {
-    return this.listJson(this.keys.keys, (id) => this.keys.key(id), (j) => keySchema.parse(j));
+    return this.listJson(
+      this.keys.keys,
+      (id) => this.keys.key(id),
+      (j) => keySchema.parse(j),
+    );
   }
   async listTenants(): Promise<Tenant[]> {
-    return this.listJson(this.keys.tenants, (id) => this.keys.tenant(id), (j) => tenantSchema.parse(j));
+    return this.listJson(
+      this.keys.tenants,
+      (id) => this.keys.tenant(id),
+      (j) => tenantSchema.parse(j),
+    );
   }
 
   /**
@@ -150,7 +201,11 @@ export class RedisStore implements RegistryStore {
   async importData(data: RegistryData, opts: { replace: boolean }): Promise<void> {
     const current: RegistryData = opts.replace
       ? { tenants: [], agents: [], keys: [] }
-      : { tenants: await this.listTenants(), agents: await this.listAgents(), keys: await this.listKeys() };
+      : {
+          tenants: await this.listTenants(),
+          agents: await this.listAgents(),
+          keys: await this.listKeys(),
+        };
     const byId = <T>(base: T[], add: T[], id: (t: T) => string) => {
       const m = new Map(base.map((t) => [id(t), t]));
       for (const t of add) m.set(id(t), t);
@@ -164,9 +219,13 @@ export class RedisStore implements RegistryStore {
     const problems = crossCheck(merged);
     if (problems.length > 0) throw new RegistryWriteError('conflict', problems.join('; '));
     if (opts.replace) {
-      for (const a of await this.listAgents()) if (!data.agents.some((x) => x.agent_id === a.agent_id)) await this.deleteAgent(a.agent_id);
-      for (const k of await this.listKeys()) if (!data.keys.some((x) => x.key_id === k.key_id)) await this.deleteKey(k.key_id);
-      for (const t of await this.listTenants()) if (!data.tenants.some((x) => x.tenant_id === t.tenant_id)) await this.deleteTenant(t.tenant_id);
+      for (const a of await this.listAgents())
+        if (!data.agents.some((x) => x.agent_id === a.agent_id)) await this.deleteAgent(a.agent_id);
+      for (const k of await this.listKeys())
+        if (!data.keys.some((x) => x.key_id === k.key_id)) await this.deleteKey(k.key_id);
+      for (const t of await this.listTenants())
+        if (!data.tenants.some((x) => x.tenant_id === t.tenant_id))
+          await this.deleteTenant(t.tenant_id);
     }
     for (const t of data.tenants) await this.putTenant(t);
     for (const k of data.keys) await this.putKey(k);
@@ -178,7 +237,9 @@ export class RedisStore implements RegistryStore {
     if (this.pollTimer) clearInterval(this.pollTimer);
     // quit() waits for a reply that never comes while Redis is down: only ask a live connection.
     const bounded = (c: Client) =>
-      c.status === 'ready' ? Promise.race([c.quit(), new Promise((r) => setTimeout(r, 500))]) : Promise.resolve();
+      c.status === 'ready'
+        ? Promise.race([c.quit(), new Promise((r) => setTimeout(r, 500))])
+        : Promise.resolve();
     await Promise.allSettled([bounded(this.client), bounded(this.admin), bounded(this.sub)]);
     for (const c of [this.client, this.admin, this.sub]) c.disconnect();
   }
@@ -188,35 +249,83 @@ export class RedisStore implements RegistryStore {
       const curJson = (await this.admin.get(this.keys.agent(agentId))) ?? '';
       if (next === undefined && curJson === '') return false;
       const cur = curJson === '' ? undefined : agentSchema.parse(JSON.parse(curJson));
-      const newIdx = next === undefined ? [] : agentLookups(next).slice(1).map((l) => this.keys.index(l));
-      const oldIdx = cur === undefined ? [] : agentLookups(cur).slice(1).map((l) => this.keys.index(l)).filter((k) => !newIdx.includes(k));
-      const cacheKeys = [...(cur ? agentLookupKeys(cur) : []), ...(next ? agentLookupKeys(next) : [])];
+      const newIdx =
+        next === undefined
+          ? []
+          : agentLookups(next)
+              .slice(1)
+              .map((l) => this.keys.index(l));
+      const oldIdx =
+        cur === undefined
+          ? []
+          : agentLookups(cur)
+              .slice(1)
+              .map((l) => this.keys.index(l))
+              .filter((k) => !newIdx.includes(k));
+      const cacheKeys = [
+        ...(cur ? agentLookupKeys(cur) : []),
+        ...(next ? agentLookupKeys(next) : []),
+      ];
       try {
         const v = await (this.admin as unknown as LuaCommands).aaWrite(
           3 + newIdx.length + oldIdx.length,
-          this.keys.agent(agentId), this.keys.agents, this.keys.version, ...newIdx, ...oldIdx,
-          next === undefined ? '' : JSON.stringify(next), agentId, curJson,
-          String(newIdx.length), String(oldIdx.length), this.keys.channel, JSON.stringify([...new Set(cacheKeys)]),
+          this.keys.agent(agentId),
+          this.keys.agents,
+          this.keys.version,
+          ...newIdx,
+          ...oldIdx,
+          next === undefined ? '' : JSON.stringify(next),
+          agentId,
+          curJson,
+          String(newIdx.length),
+          String(oldIdx.length),
+          this.keys.channel,
+          JSON.stringify([...new Set(cacheKeys)]),
         );
         this.noteVersion(Number(v));
         return true;
       } catch (err) {
         const msg = err instanceof Error ? err.message : String(err);
         if (msg.includes('STALE')) continue;
-        if (msg.includes('CONFLICT')) throw new RegistryWriteError('conflict', msg.replace(/^.*CONFLICT /, '').replace(this.keys.tag + ':idx:', ''));
+        if (msg.includes('CONFLICT'))
+          throw new RegistryWriteError(
+            'conflict',
+            msg.replace(/^.*CONFLICT /, '').replace(this.keys.tag + ':idx:', ''),
+          );
         this.metrics?.redisErrors.inc({ operation: 'write' });
         throw new RegistryUnavailableError(msg);
       }
     }
-    throw new RegistryWriteError('conflict', `agent ${agentId} is being changed concurrently; retry`);
+    throw new RegistryWriteError(
+      'conflict',
+      `agent ${agentId} is being changed concurrently; retry`,
+    );
   }
 
-  private async writeSimple(key: string, set: string, id: string, json: string, cacheKey: string): Promise<boolean> {
+  private async writeSimple(
+    key: string,
+    set: string,
+    id: string,
+    json: string,
+    cacheKey: string,
+  ): Promise<boolean> {
     for (let attempt = 0; attempt < 5; attempt++) {
       const cur = (await this.admin.get(key)) ?? '';
       if (json === '' && cur === '') return false;
       try {
-        const v = await (this.admin as unknown as LuaCommands).aaWrite(3, key, set, this.keys.version, json, id, cur, '0', '0', this.keys.channel, JSON.stringify([cacheKey]));
+        const v = await (this.admin as unknown as LuaCommands).aaWrite(
+          3,
+          key,
+          set,
+          this.keys.version,
+          json,
+          id,
+          cur,
+          '0',
+          '0',
+          this.keys.channel,
+          JSON.stringify([cacheKey]),
+        );
         this.noteVersion(Number(v));
         return true;
       } catch (err) {
@@ -229,7 +338,11 @@ export class RedisStore implements RegistryStore {
     throw new RegistryWriteError('conflict', `${id} is being changed concurrently; retry`);
   }
 
-  private async listJson<T>(set: string, keyOf: (id: string) => string, parse: (j: unknown) => T): Promise<T[]> {
+  private async listJson<T>(
+    set: string,
+    keyOf: (id: string) => string,
+    parse: (j: unknown) => T,
+  ): Promise<T[]> {
     const ids = (await this.admin.smembers(set)).sort();
     const out: T[] = [];
     for (let i = 0; i < ids.length; i += 500) {
@@ -246,7 +359,10 @@ export class RedisStore implements RegistryStore {
     let timer: NodeJS.Timeout | undefined;
     try {
       const deadline = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error('registry read deadline exceeded')), this.readDeadlineMs);
+        timer = setTimeout(
+          () => reject(new Error('registry read deadline exceeded')),
+          this.readDeadlineMs,
+        );
       });
       const value = await Promise.race([fn(), deadline]);
       this.failing = false;
@@ -304,7 +420,9 @@ export class RedisStore implements RegistryStore {
   private async pollVersion(): Promise<void> {
     if (this.closed) return;
     try {
-      const v = Number((await this.read(() => this.client.get(this.keys.version), 'version')) ?? '0');
+      const v = Number(
+        (await this.read(() => this.client.get(this.keys.version), 'version')) ?? '0',
+      );
       if (this.lastVersion < 0) {
         this.lastVersion = v;
         return;
@@ -365,7 +483,12 @@ function connect(o: RedisStoreOptions, extra: ConnectionOptions): Client {
       clusterRetryStrategy: reconnectDelay,
       slotsRefreshTimeout: 1000,
       ...(extra.maxRetriesPerRequest === 0
-        ? { maxRedirections: 2, retryDelayOnClusterDown: 0, retryDelayOnTryAgain: 0, retryDelayOnFailover: 0 }
+        ? {
+            maxRedirections: 2,
+            retryDelayOnClusterDown: 0,
+            retryDelayOnTryAgain: 0,
+            retryDelayOnFailover: 0,
+          }
         : {}),
     });
   }
