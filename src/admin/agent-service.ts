@@ -65,7 +65,7 @@ export class AgentService {
       await this.checkTenant(agent.tenant);
       if ((await this.find(agent.agent_id)) !== undefined)
         throw new AdminError('already_exists', `agent ${agent.agent_id} already exists`);
-      await this.ctx.store.putAgent(agent);
+      await this.ctx.store.putAgent(agent, null);
       return agent;
     });
   }
@@ -85,7 +85,7 @@ export class AgentService {
         updated_at: nowIso(this.ctx),
       });
       await this.checkTenant(next.tenant);
-      await this.ctx.store.putAgent(compact(next));
+      await this.ctx.store.putAgent(compact(next), cur);
       return next;
     });
   }
@@ -100,7 +100,7 @@ export class AgentService {
       const merged = mergePatch(cur, input);
       const next = parseRecord(agentSchema, { ...merged, updated_at: nowIso(this.ctx) });
       if (next.tenant !== cur.tenant) await this.checkTenant(next.tenant);
-      await this.ctx.store.putAgent(next);
+      await this.ctx.store.putAgent(next, cur);
       return next;
     });
   }
@@ -123,7 +123,7 @@ export class AgentService {
         const status = nextStatus(cur.status, action);
         if (status === undefined) return cur;
         const next: Agent = { ...cur, status, updated_at: nowIso(this.ctx) };
-        await this.ctx.store.putAgent(next);
+        await this.ctx.store.putAgent(next, cur);
         return next;
       },
       (a) => `status=${a.status}`,
@@ -158,7 +158,7 @@ export class AgentService {
       const next = parseRecord(agentSchema, compact(candidate));
       if (next.cert_fingerprint === cur.cert_fingerprint)
         throw invalidRequest(['cert_fingerprint: is already the current fingerprint']);
-      await this.ctx.store.putAgent(next);
+      await this.ctx.store.putAgent(next, cur);
       return next;
     });
   }

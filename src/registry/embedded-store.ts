@@ -14,7 +14,9 @@ import {
 import {
   RegistryWriteError,
   agentLookupKeys,
+  concurrentChange,
   lookupKey,
+  matchesExpected,
   type AgentLookup,
   type RegistryStore,
 } from './registry.js';
@@ -99,8 +101,9 @@ export class EmbeddedStore implements RegistryStore {
     return [...this.snap.data.tenants];
   }
 
-  async putAgent(agent: Agent): Promise<void> {
+  async putAgent(agent: Agent, expected?: Agent | null): Promise<void> {
     const old = this.snap.agentIndex.get(lookupKey({ by: 'id', value: agent.agent_id }));
+    if (!matchesExpected(old, expected)) throw concurrentChange(agent.agent_id);
     const agents = this.snap.data.agents.filter((a) => a.agent_id !== agent.agent_id);
     agents.push(agent);
     this.commit({ ...this.snap.data, agents }, [

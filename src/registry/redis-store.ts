@@ -22,6 +22,8 @@ import {
   RegistryWriteError,
   agentLookupKeys,
   agentLookups,
+  concurrentChange,
+  matchesExpected,
   type AgentLookup,
   type RegistryStore,
 } from './registry.js';
@@ -135,8 +137,8 @@ export class RedisStore implements RegistryStore {
     return json == null ? undefined : tenantSchema.parse(JSON.parse(json));
   }
 
-  async putAgent(agent: Agent): Promise<void> {
-    await this.writeAgent(agent.agent_id, agent);
+  async putAgent(agent: Agent, expected?: Agent | null): Promise<void> {
+    await this.writeAgent(agent.agent_id, agent, expected);
   }
   async deleteAgent(agentId: string): Promise<boolean> {
     return this.writeAgent(agentId, undefined);
@@ -244,11 +246,17 @@ export class RedisStore implements RegistryStore {
     for (const c of [this.client, this.admin, this.sub]) c.disconnect();
   }
 
-  private async writeAgent(agentId: string, next: Agent | undefined): Promise<boolean> {
+  private async writeAgent(
+    agentId: string,
+    next: Agent | undefined,
+    expected?: Agent | null,
+  ): Promise<boolean> {
     for (let attempt = 0; attempt < 5; attempt++) {
       const curJson = (await this.admin.get(this.keys.agent(agentId))) ?? '';
       if (next === undefined && curJson === '') return false;
       const cur = curJson === '' ? undefined : agentSchema.parse(JSON.parse(curJson));
+      // The Lua script then checks that the record is still `curJson` when it writes.
+      if (!matchesExpected(cur, expected)) throw concurrentChange(agentId);
       const newIdx =
         next === undefined
           ? []
@@ -282,7 +290,10 @@ export class RedisStore implements RegistryStore {
           this.keys.channel,
           JSON.stringify([...new Set(cacheKeys)]),
         );
-        this.noteVersion(Number(v));
+        // Drop our own cache entries now rather than trusting our message to come back; the
+        // version is left to the subscription so that a lost message still shows up as a gap.
+        void v;
+        this.emit([...new Set(cacheKeys)]);
         return true;
       } catch (err) {
         const msg = err instanceof Error ? err.message : String(err);
@@ -326,7 +337,8 @@ export class RedisStore implements RegistryStore {
           this.keys.channel,
           JSON.stringify([cacheKey]),
         );
-        this.noteVersion(Number(v));
+        void v;
+        this.emit([cacheKey]);
         return true;
       } catch (err) {
         const msg = err instanceof Error ? err.message : String(err);
@@ -402,6 +414,12 @@ export class RedisStore implements RegistryStore {
     this.sub.on('message', (_channel: string, message: string) => {
       try {
         const m = JSON.parse(message) as { v: number; keys: string[] | 'all' };
+        // Redis publishes in version order on one connection: a jump means a lost message, and
+        // a later message must not hide it.
+        if (this.lastVersion >= 0 && m.v > this.lastVersion + 1) {
+          this.metrics?.invalidations.inc({ kind: 'version_gap' });
+          this.emit('all');
+        }
         this.noteVersion(m.v);
         this.metrics?.invalidations.inc({ kind: m.keys === 'all' ? 'flush' : 'keys' });
         this.emit(m.keys);

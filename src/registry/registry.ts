@@ -1,5 +1,6 @@
 // The registry interface: lookups the check path needs, and writes the admin API and CLI need.
 // Redis and the embedded YAML file store implement it; the cache decorates it.
+import canonicalize from 'canonicalize';
 import type { Agent, ApiKey, RegistryData, Tenant } from './records.js';
 
 /** How a credential names its agent; each is an index in the store. */
@@ -63,7 +64,12 @@ export class RegistryWriteError extends Error {
 
 export interface RegistryStore extends RegistryReader {
   readonly kind: 'redis' | 'embedded';
-  putAgent(agent: Agent): Promise<void>;
+  /**
+   * Writes an agent with its indexes atomically. With `expected`, the write happens only if the
+   * stored record still equals it (`null`: does not exist) — so a change built from an old read
+   * can never undo a concurrent revocation.
+   */
+  putAgent(agent: Agent, expected?: Agent | null): Promise<void>;
   deleteAgent(agentId: string): Promise<boolean>;
   putKey(key: ApiKey): Promise<void>;
   deleteKey(keyId: string): Promise<boolean>;
@@ -79,4 +85,21 @@ export interface RegistryStore extends RegistryReader {
   /** Subscribe to invalidations: called with lookup keys that changed, or 'all'. */
   onInvalidate(listener: (keys: string[] | 'all') => void): void;
   close(): Promise<void>;
+}
+
+/** Compare-and-set check shared by the stores: does the stored record match what the caller read? */
+export function matchesExpected(
+  current: Agent | undefined,
+  expected: Agent | null | undefined,
+): boolean {
+  if (expected === undefined) return true;
+  if (expected === null) return current === undefined;
+  return current !== undefined && canonicalize(current) === canonicalize(expected);
+}
+
+export function concurrentChange(agentId: string): RegistryWriteError {
+  return new RegistryWriteError(
+    'conflict',
+    `agent ${agentId} was changed concurrently; read it again and retry`,
+  );
 }

@@ -134,3 +134,22 @@ describe('atomic writes: embedded file', () => {
     expect(readFileSync(path).equals(bytes)).toBe(true);
   });
 });
+
+describe('compare-and-set on agent writes', () => {
+  it('a write built from an old read cannot undo a concurrent revocation (embedded and Redis)', async () => {
+    const { EmbeddedStore } = await import('../../src/registry/embedded-store.js');
+    const { parseRegistry } = await import('../../src/registry/registry-file.js');
+    const data = parseRegistry(
+      'agents: [{ agent_id: cas, tenant: acme, agent_role: r, status: approved, spiffe_id: spiffe://example.org/agents/cas }]',
+    );
+    const store = new EmbeddedStore(undefined, undefined, data);
+    const read = (await store.findAgent({ by: 'id', value: 'cas' }))!;
+    await store.putAgent({ ...read, status: 'revoked' }, read);
+    await expect(
+      store.putAgent({ ...read, display_name: 'stale edit' }, read),
+    ).rejects.toMatchObject({
+      code: 'conflict',
+    });
+    expect((await store.findAgent({ by: 'id', value: 'cas' }))!.status).toBe('revoked');
+  });
+});

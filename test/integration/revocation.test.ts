@@ -125,11 +125,9 @@ describe('revocation across replicas (Redis)', () => {
     });
   });
 
-  // Known bug in src/registry/redis-store.ts (reported, not ours to fix): a message carrying a
-  // later version moves lastVersion past the lost one, so the poll never sees the gap and the
-  // revoked agent stays allowed until its cache entry expires. `it.fails` documents it; when the
-  // store treats `v > lastVersion + 1` in a message as a gap, turn this into a plain `it`.
-  it.fails('a lost message followed by another write is still caught (version gap)', async () => {
+  // A message carrying a later version must not hide a lost one: the store treats
+  // `v > lastVersion + 1` in a message as a gap and flushes.
+  it('a lost message followed by another write is still caught (version gap)', async () => {
     await measure('lost message hidden by a later one', 'rev-5', async () => {
       const record = JSON.parse(redis.cli('GET', '{agent-authz}:agent:rev-5')) as Record<
         string,
