@@ -76,7 +76,9 @@ export class JwksCache {
         this.timer.unref();
       });
     };
-    this.timer = setTimeout(tick, 0);
+    // Keys fetched moments ago (a start-up warm-up) need no second fetch straight away.
+    const fresh = this.now() - this.lastSuccessAt < this.opts.refreshIntervalMs;
+    this.timer = setTimeout(tick, fresh ? this.opts.refreshIntervalMs : 0);
     this.timer.unref();
   }
 

@@ -133,6 +133,22 @@ export class JwtVerifier implements CredentialVerifier {
     });
   }
 
+  /**
+   * Fetches every issuer's keys once, waiting at most `timeoutMs`, so the first tokens after
+   * start-up do not each wait for a JWKS fetch inside Envoy's check timeout.
+   */
+  async warmUp(timeoutMs: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const limit = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, timeoutMs);
+    });
+    const all = Promise.all([...this.issuers.values()].map((i) => i.jwks.refresh())).then(
+      () => undefined,
+    );
+    await Promise.race([all, limit]);
+    clearTimeout(timer);
+  }
+
   /** Starts background JWKS fetching for every issuer. */
   start(): void {
     for (const i of this.issuers.values()) i.jwks.start();

@@ -21,6 +21,7 @@ export async function buildTokenVerifiers(
   const out: CredentialVerifier[] = [];
   if (config.jwt_issuers.length > 0) {
     const jwt = JwtVerifier.fromConfig(config, { metrics, logger });
+    await jwt.warmUp(Math.min(config.jwks_timeout, 3000));
     jwt.start();
     out.push(jwt);
   }

@@ -10,7 +10,6 @@ const SOURCE = readFileSync(new URL('../../envoy/envoy.yaml', import.meta.url), 
 const load = (text = SOURCE): Record<string, unknown> => parse(text) as Record<string, unknown>;
 
 // Reaches into the demo config's first listener; the tests below mutate copies through it.
-/* eslint-disable @typescript-eslint/no-explicit-any */
 const hcmOf = (cfg: any): any =>
   cfg.static_resources.listeners[0].filter_chains[0].filters[0].typed_config;
 const authzOf = (cfg: any): any => hcmOf(cfg).http_filters[0].typed_config;

@@ -7,7 +7,6 @@ import { describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
 import { loadEnvoySchema, validateEnvoyConfig } from './envoy-schema.js';
 
-/* eslint-disable @typescript-eslint/no-explicit-any */
 const DIR = new URL('../../deploy/istio/', import.meta.url).pathname;
 const docs: any[] = readdirSync(DIR)
   .filter((f) => f.endsWith('.yaml'))

@@ -94,3 +94,21 @@ export class TestRedis {
     await this.kill();
   }
 }
+
+/** Loads a registry YAML into a Redis the test owns, through the same import path as the CLI. */
+export async function seedRedis(url: string, registryYaml: string): Promise<void> {
+  const { RedisStore } = await import('../../src/registry/redis-store.js');
+  const { parseRegistry } = await import('../../src/registry/registry-file.js');
+  const seed = new RedisStore({
+    url,
+    commandTimeoutMs: 1000,
+    prefix: 'agent-authz',
+    versionPollMs: 60_000,
+  });
+  try {
+    await seed.waitReady(5000);
+    await seed.importData(parseRegistry(registryYaml), { replace: true });
+  } finally {
+    await seed.close();
+  }
+}

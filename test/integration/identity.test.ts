@@ -4,8 +4,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ALL_REASONS, REASONS } from '../../src/check/reasons.js';
 import { mintApiKey } from '../../src/credentials/api-key.js';
-import { RedisStore } from '../../src/registry/redis-store.js';
-import { parseRegistry } from '../../src/registry/registry-file.js';
 import { createCa, issueLeaf, type TestCa } from '../helpers/certs.js';
 import {
   makeKey,
@@ -23,7 +21,7 @@ import {
   type DecodedResponse,
   type EnvoyLikeRequest,
 } from '../helpers/official-envoy.js';
-import { TestRedis } from '../helpers/redis.js';
+import { TestRedis, seedRedis } from '../helpers/redis.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
 const TD = 'example.org';
@@ -122,14 +120,7 @@ beforeAll(async () => {
   ca = await createCa();
   const cert = await issueLeaf(ca, { cn: 'certy' });
   redis = await TestRedis.start();
-  const seed = new RedisStore({
-    url: redis.url,
-    commandTimeoutMs: 1000,
-    prefix: 'agent-authz',
-    versionPollMs: 60_000,
-  });
-  await seed.importData(parseRegistry(yaml(cert.fingerprint)), { replace: true });
-  await seed.close();
+  await seedRedis(redis.url, yaml(cert.fingerprint));
   srv = await startTestServer({
     redis_url: redis.url,
     spiffe_trust_domains: TD,

@@ -2,8 +2,6 @@
 // CheckRequests encoded with Envoy's official protos.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { RedisStore } from '../../src/registry/redis-store.js';
-import { parseRegistry } from '../../src/registry/registry-file.js';
 import { createCa, issueLeaf, type TestCa, type TestLeaf } from '../helpers/certs.js';
 import {
   EnvoyCheckClient,
@@ -13,7 +11,7 @@ import {
   setHeaders,
   type DecodedResponse,
 } from '../helpers/official-envoy.js';
-import { TestRedis } from '../helpers/redis.js';
+import { TestRedis, seedRedis } from '../helpers/redis.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
 const TD = 'example.org';
@@ -62,14 +60,7 @@ beforeAll(async () => {
   rotatedNew = await issueLeaf(ca, { cn: 'rotor-new' });
   expiredOld = await issueLeaf(ca, { cn: 'lapsed-old' });
   redis = await TestRedis.start();
-  const seed = new RedisStore({
-    url: redis.url,
-    commandTimeoutMs: 1000,
-    prefix: 'agent-authz',
-    versionPollMs: 60_000,
-  });
-  await seed.importData(parseRegistry(registryYaml()), { replace: true });
-  await seed.close();
+  await seedRedis(redis.url, registryYaml());
   srv = await startTestServer({
     redis_url: redis.url,
     spiffe_trust_domains: TD,
