@@ -97,9 +97,9 @@ export async function startApp(config: Config, deps: AppDeps = {}): Promise<Runn
     maxInFlight: config.max_in_flight,
     budgetMs: 150,
   });
-  const health = new HealthService();
   let shuttingDown = false;
   const isReady = () => !shuttingDown && (store.ready() || cache.size > 0);
+  const health = new HealthService(isReady);
 
   const grpcServer: grpc.Server = createGrpcServer(handler, health);
   const grpcPort = await bindGrpc(grpcServer, `${config.bind_address}:${config.grpc_port}`);

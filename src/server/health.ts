@@ -12,6 +12,9 @@ type Status = typeof SERVING | typeof NOT_SERVING;
 
 export class HealthService {
   private status: Status = NOT_SERVING;
+  /** Re-evaluated on every Check, so probes and /readyz never disagree (Watch follows the tick). */
+  constructor(private readonly probe?: () => boolean) {}
+
   private readonly watchers = new Set<
     grpc.ServerWritableStream<{ service: string }, { status: number }>
   >();
@@ -61,6 +64,7 @@ export class HealthService {
           cb({ code: grpc.status.NOT_FOUND, details: 'unknown service' });
           return;
         }
+        if (this.probe !== undefined) this.set(this.probe());
         cb(null, { status: this.status });
       },
       Watch: (call: grpc.ServerWritableStream<{ service: string }, { status: number }>) => {
