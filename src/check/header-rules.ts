@@ -23,6 +23,9 @@ export function headersAreClean(facts: RequestFacts): boolean {
   for (const name of IDENTITY_HEADERS) {
     const v = facts.headers.get(name);
     if (v === undefined) continue;
+    // Authorization schemes such as SigV4 or Digest legitimately contain commas; only a bearer
+    // token (a possible agent JWT) must be a single value.
+    if (name === 'authorization' && !/^bearer /i.test(v)) continue;
     if (v.includes(',') || REPLACEMENT.test(v)) return false;
     if (name !== 'authorization' && v.trim() === '') return false;
   }

@@ -30,6 +30,11 @@ export const REASONS = {
     grpc: 16,
     message: 'the client certificate is outside its validity window',
   },
+  certificate_retired: {
+    http: 401,
+    grpc: 16,
+    message: 'the client certificate was rotated out and its grace period is over',
+  },
   agent_id_mismatch: {
     http: 403,
     grpc: 7,

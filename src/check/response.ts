@@ -67,12 +67,9 @@ function allowResponse(
   for (const name of ctx.facts?.headers.keys() ?? []) {
     // Any other inbound x-agent-* header is an unverified claim; so are underscore spellings that
     // some upstream frameworks normalise to dashes.
-    if (
-      (name.startsWith('x-agent-') || name.startsWith('x_agent_') || name.startsWith('x_agent-')) &&
-      !setNames.has(name)
-    )
-      remove.add(name);
-    if (name.includes('_') && STRIP_ALWAYS.includes(name.replaceAll('_', '-'))) remove.add(name);
+    const dashed = name.replaceAll('_', '-');
+    if (dashed.startsWith('x-agent-') && !setNames.has(name)) remove.add(name);
+    if (dashed !== name && STRIP_ALWAYS.includes(dashed)) remove.add(name);
   }
   for (const n of setNames) remove.delete(n);
   return {

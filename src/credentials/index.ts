@@ -36,6 +36,7 @@ export function buildVerifiers(
       trustDomains: new Set(config.spiffe_trust_domains),
       trustXfcc: config.trust_xfcc,
       trustForwardedHeaders: config.trust_forwarded_headers,
+      clockSkewMs: config.cert_clock_skew,
     }),
     ...extra.tokens,
     new ApiKeyVerifier(registry),

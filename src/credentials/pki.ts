@@ -35,6 +35,13 @@ export class PkiVerifier implements CredentialVerifier {
       if (xfcc !== undefined) {
         const el = rightmostElement(xfcc);
         if (el === undefined) return invalid('malformed_header');
+        // Envoy does not quote URI= values, so a crafted SAN could smuggle in a fake element; the
+        // element our own proxy appended names the same peer as the TLS handshake.
+        if (facts.sourcePrincipal !== '') {
+          const uris = el.get('uri') ?? [];
+          if (uris.length !== 1 || uris[0] !== facts.sourcePrincipal)
+            return invalid('certificate_invalid');
+        }
         const cert = el.get('cert')?.[0];
         if (cert !== undefined && cert !== '') return this.fromPem(safeDecode(cert), facts, nowMs);
         const hash = el.get('hash')?.[0];

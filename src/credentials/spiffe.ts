@@ -3,13 +3,14 @@
 import type { RequestFacts } from '../check/facts.js';
 import { ABSENT, invalid, type CredentialResult, type CredentialVerifier } from './credential.js';
 import { parseSpiffeId } from './spiffe-id.js';
-import { parseCertificate } from './x509.js';
+import { checkValidity, parseCertificate } from './x509.js';
 import { rightmostElement } from './xfcc.js';
 
 export interface SpiffeOptions {
   readonly trustDomains: ReadonlySet<string>;
   readonly trustXfcc: boolean;
   readonly trustForwardedHeaders: boolean;
+  readonly clockSkewMs: number;
 }
 
 export class SpiffeVerifier implements CredentialVerifier {
@@ -17,7 +18,7 @@ export class SpiffeVerifier implements CredentialVerifier {
 
   constructor(private readonly opts: SpiffeOptions) {}
 
-  verify(facts: RequestFacts, _nowMs: number): CredentialResult {
+  verify(facts: RequestFacts, nowMs: number): CredentialResult {
     const candidate = this.candidate(facts);
     if (candidate === undefined) return ABSENT;
     // Envoy falls back to a DNS SAN or the Subject when a certificate has no URI SAN: those are not
@@ -27,10 +28,18 @@ export class SpiffeVerifier implements CredentialVerifier {
     if (!parsed.ok) return invalid('invalid_spiffe_id');
     if (!this.opts.trustDomains.has(parsed.trustDomain)) return invalid('untrusted_trust_domain');
     if (facts.sourceCertificate !== '' && candidate === facts.sourcePrincipal) {
-      // An X.509-SVID carries exactly one URI SAN; Envoy would have reported only the first.
+      // An X.509-SVID carries exactly one URI SAN (Envoy would have reported only the first), and
+      // Envoy does not re-check validity on long-lived connections, so this request does.
       const cert = parseCertificate(facts.sourceCertificate);
-      if (!cert.ok || cert.cert.uriSans.length !== 1 || cert.cert.isCa)
+      if (
+        !cert.ok ||
+        cert.cert.uriSans.length !== 1 ||
+        cert.cert.uriSans[0] !== candidate ||
+        cert.cert.isCa
+      )
         return invalid('certificate_invalid');
+      if (checkValidity(cert.cert, nowMs, this.opts.clockSkewMs) !== 'valid')
+        return invalid('certificate_expired');
     }
     return {
       status: 'verified',

@@ -23,7 +23,11 @@ export type ParseResult = { ok: true; cert: ParsedCertificate } | { ok: false };
 
 const cache = new LRUCache<string, ParseResult>({ max: 4096 });
 
+const MAX_PEM_CHARS = 16 * 1024;
+
 export function parseCertificate(pem: string): ParseResult {
+  // Bounded input and only successful parses are cached: distinct garbage cannot fill memory.
+  if (pem.length > MAX_PEM_CHARS) return { ok: false };
   const hit = cache.get(pem);
   if (hit !== undefined) return hit;
   let result: ParseResult;
@@ -52,7 +56,7 @@ export function parseCertificate(pem: string): ParseResult {
   } catch {
     result = { ok: false };
   }
-  cache.set(pem, result);
+  if (result.ok) cache.set(pem, result);
   return result;
 }
 
@@ -82,16 +86,23 @@ function splitSubjectAltName(san: string): string[] {
 const BASIC_CONSTRAINTS_OID = Buffer.from([0x06, 0x03, 0x55, 0x1d, 0x13]);
 
 export function basicConstraintsCa(der: Buffer): boolean {
-  const at = der.indexOf(BASIC_CONSTRAINTS_OID);
-  if (at === -1) return false;
-  let i = at + BASIC_CONSTRAINTS_OID.length;
-  if (der[i] === 0x01 && der[i + 1] === 0x01) i += 3; // critical flag
-  if (der[i] !== 0x04) return false; // extnValue OCTET STRING
-  i += 2;
-  if (der[i] !== 0x30) return false; // BasicConstraints SEQUENCE
-  const len = der[i + 1]!;
-  i += 2;
-  return len >= 3 && der[i] === 0x01 && der[i + 1] === 0x01 && der[i + 2] !== 0x00;
+  // Every occurrence is checked, so bytes that merely look like the OID earlier in the
+  // certificate cannot hide the real extension (fail closed: any cA=TRUE counts).
+  for (
+    let at = der.indexOf(BASIC_CONSTRAINTS_OID);
+    at !== -1;
+    at = der.indexOf(BASIC_CONSTRAINTS_OID, at + 1)
+  ) {
+    let i = at + BASIC_CONSTRAINTS_OID.length;
+    if (der[i] === 0x01 && der[i + 1] === 0x01) i += 3; // critical flag
+    if (der[i] !== 0x04) continue; // extnValue OCTET STRING
+    i += 2;
+    if (der[i] !== 0x30) continue; // BasicConstraints SEQUENCE
+    const len = der[i + 1]!;
+    i += 2;
+    if (len >= 3 && der[i] === 0x01 && der[i + 1] === 0x01 && der[i + 2] !== 0x00) return true;
+  }
+  return false;
 }
 
 /** A trusted-issuer entry is either a full DN ("CN=x,O=y", any order) or just the issuer CN. */
@@ -123,6 +134,7 @@ export function checkValidity(
   nowMs: number,
   skewMs: number,
 ): ValidityVerdict {
+  if (!Number.isFinite(cert.notBeforeMs) || !Number.isFinite(cert.notAfterMs)) return 'expired';
   if (nowMs + skewMs < cert.notBeforeMs) return 'not_yet_valid';
   if (nowMs - skewMs >= cert.notAfterMs) return 'expired';
   return 'valid';

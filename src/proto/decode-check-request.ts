@@ -25,6 +25,7 @@ interface MutableFacts {
 const LEN = 2;
 const certificateCache = new Map<string, string>();
 const CERT_CACHE_MAX = 1024;
+export const MAX_CERT_CHARS = 32 * 1024;
 
 export function decodeCheckRequest(buf: Uint8Array): RequestFacts | DecodeFailure {
   const facts: MutableFacts = {
@@ -195,6 +196,9 @@ function addHeader(into: Map<string, string>, key: string, value: string): void 
 // A certificate that does not decode is passed on as-is and fails PEM parsing later (a deny).
 function urlDecodeCertificate(raw: string): string {
   if (raw === '') return '';
+  // A leaf certificate is a few KiB; anything far larger is refused later (certificate_invalid)
+  // and must never be kept in a cache an attacker could fill with megabyte entries.
+  if (raw.length > MAX_CERT_CHARS) return raw;
   const hit = certificateCache.get(raw);
   if (hit !== undefined) return hit;
   let decoded: string;

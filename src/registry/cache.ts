@@ -29,11 +29,16 @@ export interface CacheOptions {
 
 export class CachedRegistry implements RegistryReader {
   private readonly entries: LRUCache<string, Entry>;
+  // "Not registered" answers live in their own, smaller LRU: anyone can mint lookups that miss,
+  // and those must not evict the registered agents a Redis outage would still need.
+  private readonly negatives: LRUCache<string, Entry>;
   private readonly pending = new Map<string, Promise<Entry>>();
   private readonly now: () => number;
   private lastSuccess = 0;
   private newestFetch = 0;
   private generation = 0;
+  /** Entries read before this instant are not fresh, whatever their TTL says. */
+  private revalidateBefore = 0;
 
   constructor(
     private readonly store: RegistryStore,
@@ -43,6 +48,12 @@ export class CachedRegistry implements RegistryReader {
     this.now = opts.now ?? Date.now;
     this.entries = new LRUCache<string, Entry>({
       max: opts.maxEntries,
+      dispose: (_v, _k, reason) => {
+        if (reason === 'evict') metrics?.cacheEvictions.inc({ cause: 'capacity' });
+      },
+    });
+    this.negatives = new LRUCache<string, Entry>({
+      max: Math.max(100, Math.min(10_000, opts.maxEntries)),
       dispose: (_v, _k, reason) => {
         if (reason === 'evict') metrics?.cacheEvictions.inc({ cause: 'capacity' });
       },
@@ -75,6 +86,7 @@ export class CachedRegistry implements RegistryReader {
     if (this.entries.size > 0 && this.now() - this.newestFetch > this.opts.maxStaleMs) {
       this.metrics?.cacheEvictions.inc({ cause: 'flush' }, this.entries.size);
       this.entries.clear();
+      this.negatives.clear();
     }
     return this.entries.size;
   }
@@ -84,17 +96,25 @@ export class CachedRegistry implements RegistryReader {
     return this.lastSuccess === 0 ? 0 : (this.now() - this.lastSuccess) / 1000;
   }
 
-  invalidate(keys: readonly string[] | 'all'): void {
+  invalidate(keys: readonly string[] | 'all' | 'revalidate'): void {
+    if (keys === 'revalidate') {
+      this.revalidateBefore = this.now();
+      this.generation++;
+      this.pending.clear();
+      return;
+    }
     if (keys === 'all') {
       this.metrics?.cacheEvictions.inc({ cause: 'flush' }, this.entries.size);
       this.entries.clear();
+      this.negatives.clear();
       // In-flight loads started before a flush must not repopulate the cache with old data.
       this.generation++;
       this.pending.clear();
       return;
     }
     for (const k of keys) {
-      if (this.entries.delete(k)) this.metrics?.cacheEvictions.inc({ cause: 'invalidation' });
+      if (this.entries.delete(k) || this.negatives.delete(k))
+        this.metrics?.cacheEvictions.inc({ cause: 'invalidation' });
       if (this.pending.delete(k)) this.generation++;
     }
   }
@@ -104,8 +124,8 @@ export class CachedRegistry implements RegistryReader {
     load: () => Promise<Agent | ApiKey | Tenant | undefined>,
   ): Promise<Agent | ApiKey | Tenant | undefined> {
     const now = this.now();
-    const entry = this.entries.get(key);
-    if (entry !== undefined && now < entry.freshUntil) {
+    const entry = this.entries.get(key) ?? this.negatives.get(key);
+    if (entry !== undefined && now < entry.freshUntil && entry.fetchedAt > this.revalidateBefore) {
       this.metrics?.cacheRequests.inc({ result: entry.value === null ? 'negative_hit' : 'hit' });
       return entry.value ?? undefined;
     }
@@ -143,8 +163,14 @@ export class CachedRegistry implements RegistryReader {
         const freshUntil = fetchedAt + Math.min(ttl, this.opts.maxStaleMs);
         const e: Entry = { value: value ?? null, fetchedAt, freshUntil };
         if (generation === this.generation) {
-          this.entries.set(key, e);
-          this.newestFetch = fetchedAt;
+          if (e.value === null) {
+            this.entries.delete(key);
+            this.negatives.set(key, e);
+          } else {
+            this.negatives.delete(key);
+            this.entries.set(key, e);
+            this.newestFetch = fetchedAt;
+          }
         }
         return e;
       })

@@ -19,6 +19,7 @@ import {
   matchesExpected,
   type AgentLookup,
   type RegistryStore,
+  type Invalidation,
 } from './registry.js';
 
 interface Snapshot {
@@ -31,7 +32,7 @@ interface Snapshot {
 export class EmbeddedStore implements RegistryStore {
   readonly kind = 'embedded';
   private snap: Snapshot;
-  private readonly listeners: ((keys: string[] | 'all') => void)[] = [];
+  private readonly listeners: ((keys: Invalidation) => void)[] = [];
   private watcher: (() => void) | undefined;
   // The registry text now in force (as formatted): a change event whose file says the same, such
   // as our own persisted admin write, is not a reload.
@@ -163,7 +164,7 @@ export class EmbeddedStore implements RegistryStore {
   ready(): boolean {
     return true;
   }
-  onInvalidate(listener: (keys: string[] | 'all') => void): void {
+  onInvalidate(listener: (keys: Invalidation) => void): void {
     this.listeners.push(listener);
   }
   async close(): Promise<void> {

@@ -9,8 +9,9 @@ import {
   type Client,
   type RedisConnectionOptions,
 } from './redis-connection.js';
+import type { Invalidation } from './registry.js';
 
-export type InvalidationListener = (keys: string[] | 'all') => void;
+export type InvalidationListener = (keys: Invalidation) => void;
 
 export class RedisInvalidations {
   private readonly sub: Client;
@@ -43,7 +44,7 @@ export class RedisInvalidations {
     this.listeners.push(listener);
   }
 
-  emit(keys: string[] | 'all'): void {
+  emit(keys: Invalidation): void {
     for (const l of this.listeners) l(keys);
   }
 
@@ -70,8 +71,14 @@ export class RedisInvalidations {
         }
       })();
     });
+    // Messages may be lost from now on: nothing cached may be trusted without a re-read. Entries
+    // are kept (not flushed) so that, if Redis itself is down, the bounded-staleness outage
+    // policy can still serve them; a full flush follows when the subscription is back.
     const down = () => {
-      if (this.subscribed) this.metrics?.invalidationChannelUp.set(0);
+      if (this.subscribed) {
+        this.metrics?.invalidationChannelUp.set(0);
+        this.emit('revalidate');
+      }
       this.subscribed = false;
     };
     this.sub.on('close', down);

@@ -26,7 +26,12 @@ import {
 import { RedisInvalidations } from './redis-invalidations.js';
 import { RedisKeys } from './redis-keys.js';
 import { RedisWrites } from './redis-writes.js';
-import { RegistryUnavailableError, type AgentLookup, type RegistryStore } from './registry.js';
+import {
+  RegistryUnavailableError,
+  type AgentLookup,
+  type Invalidation,
+  type RegistryStore,
+} from './registry.js';
 
 export interface RedisStoreOptions extends RedisConnectionOptions {
   readonly commandTimeoutMs: number;
@@ -105,7 +110,7 @@ export class RedisStore implements RegistryStore {
     return this.client.status === 'ready' && !this.failing;
   }
 
-  onInvalidate(listener: (keys: string[] | 'all') => void): void {
+  onInvalidate(listener: (keys: Invalidation) => void): void {
     this.invalidations.onInvalidate(listener);
   }
 

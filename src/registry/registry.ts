@@ -41,6 +41,8 @@ export function agentLookupKeys(a: Agent): string[] {
   return agentLookups(a).map(lookupKey);
 }
 
+export type Invalidation = string[] | 'all' | 'revalidate';
+
 export interface RegistryReader {
   findAgent(lookup: AgentLookup): Promise<Agent | undefined>;
   getKey(keyId: string): Promise<ApiKey | undefined>;
@@ -83,7 +85,12 @@ export interface RegistryStore extends RegistryReader {
   /** Resolves when the store can answer lookups; false when it cannot right now. */
   ready(): boolean;
   /** Subscribe to invalidations: called with lookup keys that changed, or 'all'. */
-  onInvalidate(listener: (keys: string[] | 'all') => void): void;
+  /**
+   * Subscribe to invalidations: lookup keys that changed, 'all' (flush), or 'revalidate' (every
+   * entry must be re-read before it is trusted again, but may still be served within the
+   * staleness bound if the store cannot answer — used when the invalidation channel is lost).
+   */
+  onInvalidate(listener: (keys: Invalidation) => void): void;
   close(): Promise<void>;
 }
 

@@ -46,11 +46,12 @@ let ec: TestKey;
 let svidKey: TestKey;
 let ca: TestCa;
 let certPem = '';
+let retiredCert: { pem: string; fingerprint: string };
 let srv: TestServer;
 let client: EnvoyCheckClient;
 const seen = new Set<string>();
 
-function yaml(certFp: string): string {
+function yaml(certFp: string, retiredFp: string): string {
   const future = new Date(Date.now() + 86400_000).toISOString();
   const past = new Date(Date.now() - 1000).toISOString();
   return `
@@ -58,6 +59,7 @@ tenants: [{ tenant_id: acme }, { tenant_id: strict, require_agent_id: true }]
 agents:
   - { agent_id: mesh, tenant: acme, agent_role: worker, status: approved, spiffe_id: spiffe://${TD}/agents/mesh }
   - { agent_id: certy, tenant: acme, agent_role: worker, status: approved, cert_fingerprint: ${certFp} }
+  - { agent_id: retired, tenant: acme, agent_role: worker, status: approved, cert_fingerprint: ${'ee'.repeat(32)}, cert_fingerprint_prev: ${retiredFp}, cert_fingerprint_prev_expires_at: '${past}' }
   - { agent_id: oidc-agent, tenant: acme, agent_role: worker, status: approved, oidc_issuer: ${jwks.base}, oidc_subject: ci-pipeline }
   - { agent_id: svid-agent, tenant: acme, agent_role: worker, status: approved, spiffe_id: spiffe://${TD}/agents/svid }
   - { agent_id: conjur-agent, tenant: acme, agent_role: worker, status: approved, conjur_account: acme-prod, conjur_host_id: agents/fraud }
@@ -119,8 +121,9 @@ beforeAll(async () => {
   secrets.push('conjur-token-fraud', 'conjur-token-unknown');
   ca = await createCa();
   const cert = await issueLeaf(ca, { cn: 'certy' });
+  retiredCert = await issueLeaf(ca, { cn: 'retired-old' });
   redis = await TestRedis.start();
-  await seedRedis(redis.url, yaml(cert.fingerprint));
+  await seedRedis(redis.url, yaml(cert.fingerprint, retiredCert.fingerprint));
   srv = await startTestServer({
     redis_url: redis.url,
     spiffe_trust_domains: TD,
@@ -400,6 +403,7 @@ describe('every reason code is reachable', () => {
       notAfter: new Date(Date.now() - 86400_000),
     });
     expectReason(await check({ certificate: old.pem }), 'certificate_expired');
+    expectReason(await check({ certificate: retiredCert.pem }), 'certificate_retired');
   });
 
   it('identity provider down, slow decisions and overload', async () => {

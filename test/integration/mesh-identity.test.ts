@@ -37,7 +37,7 @@ agents:
   - { agent_id: delta, tenant: acme, agent_role: reporter, status: revoked, spiffe_id: ${id('delta')} }
   - { agent_id: certy, tenant: acme, agent_role: signer, status: approved, cert_fingerprint: ${certAgent.fingerprint} }
   - { agent_id: rotor, tenant: acme, agent_role: signer, status: approved, cert_fingerprint: ${rotatedNew.fingerprint}, cert_fingerprint_prev: ${rotatedOld.fingerprint}, cert_fingerprint_prev_expires_at: '${future}' }
-  - { agent_id: lapsed, tenant: acme, agent_role: signer, status: approved, cert_fingerprint: ${'ee'.repeat(32)}, cert_fingerprint_prev: ${expiredOld.fingerprint}, cert_fingerprint_prev_expires_at: '${past}' }
+  - { agent_id: lapsed, tenant: acme, agent_role: signer, status: approved, spiffe_id: ${id('lapsed')}, cert_fingerprint: ${'ee'.repeat(32)}, cert_fingerprint_prev: ${expiredOld.fingerprint}, cert_fingerprint_prev_expires_at: '${past}' }
 `;
 }
 
@@ -58,7 +58,7 @@ beforeAll(async () => {
   certAgent = await issueLeaf(ca, { cn: 'certy' });
   rotatedOld = await issueLeaf(ca, { cn: 'rotor-old' });
   rotatedNew = await issueLeaf(ca, { cn: 'rotor-new' });
-  expiredOld = await issueLeaf(ca, { cn: 'lapsed-old' });
+  expiredOld = await issueLeaf(ca, { uris: [id('lapsed')] });
   redis = await TestRedis.start();
   await seedRedis(redis.url, registryYaml());
   srv = await startTestServer({
@@ -112,7 +112,15 @@ describe('mesh identity against Redis', () => {
   it('accepts the previous fingerprint before its grace deadline and not after it', async () => {
     expect(setHeaders(await check({ certificate: rotatedOld.pem }))['x-agent-id']).toBe('rotor');
     expect(setHeaders(await check({ certificate: rotatedNew.pem }))['x-agent-id']).toBe('rotor');
-    expectDeny(await check({ certificate: expiredOld.pem }), 'agent_not_registered', 403, 7);
+    // Past the deadline the retired certificate is refused outright; its SPIFFE ID (also
+    // registered) must not let it back in through the weaker credential type.
+    expectDeny(await check({ certificate: expiredOld.pem }), 'certificate_retired', 401, 16);
+    expectDeny(
+      await check({ certificate: expiredOld.pem, principal: id('lapsed') }),
+      'certificate_retired',
+      401,
+      16,
+    );
   });
 
   it('denies expired and not-yet-valid certificates even when registered', async () => {
@@ -224,6 +232,8 @@ describe('mesh identity against Redis', () => {
       principal: id('alpha'),
       headers: {
         'x-agent-tenant': 'evil',
+        'x-agent_id': 'root',
+        'x-agent_role': 'admin',
         'x-agent-admin': 'true',
         x_agent_id: 'root',
         'x-api-key': 'aak_x.y',
@@ -232,7 +242,14 @@ describe('mesh identity against Redis', () => {
     });
     const removed = res.ok_response!.headers_to_remove!;
     expect(removed).toEqual(
-      expect.arrayContaining(['x-agent-admin', 'x_agent_id', 'x-api-key', 'x-agent-token']),
+      expect.arrayContaining([
+        'x-agent_id',
+        'x-agent_role',
+        'x-agent-admin',
+        'x_agent_id',
+        'x-api-key',
+        'x-agent-token',
+      ]),
     );
     const set = Object.keys(setHeaders(res));
     expect(set).toContain('x-agent-tenant');

@@ -168,6 +168,37 @@ describe('PkiVerifier', () => {
     });
   });
 
+  it('with a TLS principal, the right-most XFCC element must name that same peer', () => {
+    const fp = 'ab'.repeat(32);
+    // A SAN crafted to look like an extra element (Envoy does not quote URI= values).
+    const smuggled = `By=spiffe://example.org/proxy;Hash=${'cd'.repeat(32)};URI=https://x/a,Hash=${fp};URI=spiffe://example.org/agents/victim`;
+    const trusting = pkiOpts({ trustXfcc: true });
+    expect(
+      trusting.verify(
+        facts({
+          sourcePrincipal: 'https://x/a',
+          headers: new Map([['x-forwarded-client-cert', smuggled]]),
+        }),
+        Date.now(),
+      ),
+    ).toMatchObject({ reason: 'certificate_invalid' });
+    const honest = `By=spiffe://example.org/proxy;Hash=${fp};URI=${ID}`;
+    expect(
+      trusting.verify(
+        facts({ sourcePrincipal: ID, headers: new Map([['x-forwarded-client-cert', honest]]) }),
+        Date.now(),
+      ),
+    ).toMatchObject({ lookup: { value: fp } });
+  });
+
+  it('refuses oversized PEM input without caching it', () => {
+    const huge =
+      '-----BEGIN CERTIFICATE-----\n' + 'A'.repeat(64 * 1024) + '\n-----END CERTIFICATE-----\n';
+    expect(pkiOpts().verify(facts({ sourceCertificate: huge }), Date.now())).toMatchObject({
+      reason: 'certificate_invalid',
+    });
+  });
+
   it('is disabled when no trusted issuer or CA is configured', async () => {
     const leaf = await issueLeaf(ca, { uris: [ID] });
     expect(
@@ -199,6 +230,30 @@ describe('SpiffeVerifier', () => {
     trustDomains: new Set(['example.org']),
     trustXfcc: false,
     trustForwardedHeaders: false,
+    clockSkewMs: 30_000,
+  });
+
+  it('checks the peer certificate behind a principal: validity window and SAN = principal', async () => {
+    const now = Date.now();
+    const expired = await issueLeaf(ca, {
+      uris: [ID],
+      notBefore: new Date(now - 86400_000),
+      notAfter: new Date(now - 3600_000),
+    });
+    expect(v.verify(facts({ sourcePrincipal: ID, sourceCertificate: expired.pem }), now)).toEqual({
+      status: 'invalid',
+      reason: 'certificate_expired',
+    });
+    const other = await issueLeaf(ca, { uris: ['spiffe://example.org/agents/other'] });
+    expect(
+      v.verify(facts({ sourcePrincipal: ID, sourceCertificate: other.pem }), now),
+    ).toMatchObject({
+      reason: 'certificate_invalid',
+    });
+    const good = await issueLeaf(ca, { uris: [ID] });
+    expect(v.verify(facts({ sourcePrincipal: ID, sourceCertificate: good.pem }), now).status).toBe(
+      'verified',
+    );
   });
 
   it('verifies a principal in a trusted domain', () => {
@@ -238,6 +293,7 @@ describe('SpiffeVerifier', () => {
       trustDomains: new Set(['example.org']),
       trustXfcc: true,
       trustForwardedHeaders: true,
+      clockSkewMs: 30_000,
     });
     expect(trusting.verify(facts({ headers }), 0)).toMatchObject({
       lookup: { value: 'spiffe://example.org/agents/admin' },

@@ -9,6 +9,7 @@ import {
   lookupKey,
   type AgentLookup,
   type RegistryStore,
+  type Invalidation,
 } from '../../../src/registry/registry.js';
 
 const ALPHA: Agent = {
@@ -25,7 +26,7 @@ class FakeStore implements RegistryStore {
   agents = new Map<string, Agent>([['id:alpha', ALPHA]]);
   private release: (() => void) | undefined;
   private gate: Promise<void> | undefined;
-  private readonly listeners: ((keys: string[] | 'all') => void)[] = [];
+  private readonly listeners: ((keys: Invalidation) => void)[] = [];
 
   /** Holds every read until release() — to make concurrent misses overlap. */
   hold(): () => void {
@@ -50,10 +51,10 @@ class FakeStore implements RegistryStore {
   async getTenant(): Promise<Tenant | undefined> {
     return undefined;
   }
-  invalidate(keys: string[] | 'all'): void {
+  invalidate(keys: Invalidation): void {
     for (const l of this.listeners) l(keys);
   }
-  onInvalidate(l: (keys: string[] | 'all') => void): void {
+  onInvalidate(l: (keys: Invalidation) => void): void {
     this.listeners.push(l);
   }
   ready(): boolean {
@@ -225,9 +226,10 @@ describe('CachedRegistry staleness bound', () => {
     expect(cache.size).toBe(0);
     await cache.findAgent(byId('alpha'));
     await cache.findAgent(byId('ghost'));
-    expect(cache.size).toBe(2);
+    // size counts servable registered entries; "not registered" answers live in their own LRU.
+    expect(cache.size).toBe(1);
     clock.t += 30_000;
-    expect(cache.size).toBe(2);
+    expect(cache.size).toBe(1);
     clock.t += 1;
     expect(cache.size).toBe(0);
   });
@@ -238,5 +240,32 @@ describe('CachedRegistry staleness bound', () => {
     await cache.findAgent(byId('alpha'));
     clock.t += 4_000;
     expect(cache.stalenessSeconds()).toBe(4);
+  });
+});
+
+describe('CachedRegistry after the invalidation channel is lost', () => {
+  it('re-reads every entry before trusting it, but may still serve it within max stale if the store is down', async () => {
+    const { store, cache, clock } = setup();
+    await cache.findAgent(byId('alpha'));
+    expect(store.reads).toBe(1);
+    store.invalidate('revalidate');
+    clock.t += 1;
+    await cache.findAgent(byId('alpha'));
+    expect(store.reads).toBe(2); // fresh by TTL, yet re-read
+    await cache.findAgent(byId('alpha'));
+    expect(store.reads).toBe(2); // the re-read entry is trusted again
+    store.invalidate('revalidate');
+    store.down = true;
+    clock.t += 1;
+    expect((await cache.findAgent(byId('alpha')))?.agent_id).toBe('alpha'); // stale, within bound
+  });
+
+  it('keeps "not registered" entries apart so a flood of unknown keys cannot evict agents', async () => {
+    const { store, cache } = setup({ maxEntries: 100 });
+    await cache.findAgent(byId('alpha'));
+    for (let i = 0; i < 500; i++) await cache.findAgent(byId(`unknown-${i}`));
+    const before = store.reads;
+    await cache.findAgent(byId('alpha'));
+    expect(store.reads).toBe(before); // still cached
   });
 });
