@@ -48,14 +48,24 @@ export class Pipeline {
     let sawCredential = false;
 
     for (const v of this.opts.verifiers) {
-      const r = await v.verify(facts, nowMs);
+      // Most verifiers answer synchronously (JWT too, on a token-cache hit): no await for those.
+      const pending = v.verify(facts, nowMs);
+      const r = pending instanceof Promise ? await pending : pending;
       if (r.status === 'absent') continue;
       sawCredential = true;
       if (r.status === 'invalid' || r.status === 'unavailable') return deny(r.reason);
       if (r.status === 'api_key') return this.enforceKey(r.key, claimedId, requestedRole);
       const agent = await this.opts.registry.findAgent(r.lookup);
       // Valid but not registered: a weaker credential in the same request may still identify.
-      if (agent === undefined || (r.accept !== undefined && !r.accept(agent, nowMs))) continue;
+      if (agent === undefined) continue;
+      // Registered, but this credential is retired (a previous certificate past its grace
+      // deadline): deny here, or the same certificate's SPIFFE ID would let it back in.
+      if (r.accept !== undefined && !r.accept(agent, nowMs))
+        return deny('certificate_retired', {
+          agentId: agent.agent_id,
+          tenant: agent.tenant,
+          method: r.method,
+        });
       if (claimedId !== undefined && claimedId !== agent.agent_id)
         return deny('agent_id_mismatch', {
           agentId: agent.agent_id,

@@ -5,6 +5,7 @@ import { ConfigError, loadConfig } from '../config/config.js';
 import { RegistryFileError } from '../registry/registry-file.js';
 import { createLogger } from '../observability/logger.js';
 import { startApp } from '../server/app.js';
+import { attachWorker, isWorkerProcess, runPrimary, workerConfig } from '../server/workers.js';
 import { CHECK_USAGE, checkCommand } from './check.js';
 import { registryCommand } from './registry-commands.js';
 import {
@@ -17,7 +18,7 @@ import {
 } from './admin-commands.js';
 
 const USAGE = `usage: agent-authz <command>
-  serve [--config FILE] [--registry FILE]   run the ext_authz server
+  serve [--config FILE] [--registry FILE] [--workers N]   run the ext_authz server (N processes)
   check ...                                 send one CheckRequest and print the decision
   registry import FILE [--replace] | export [-o FILE]
 ${KEYS_USAGE}
@@ -29,14 +30,22 @@ ${CHECK_USAGE}`;
 async function serve(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: { config: { type: 'string' }, registry: { type: 'string' }, workers: { type: 'string' } },
+    options: {
+      config: { type: 'string' },
+      registry: { type: 'string' },
+      workers: { type: 'string' },
+    },
   });
   const overrides: Record<string, unknown> = {};
   if (values.registry !== undefined) overrides.registry_file = values.registry;
   if (values.workers !== undefined) overrides.workers = values.workers;
   const config = loadConfig({ file: values.config, overrides });
   const logger = createLogger(config.log_level);
-  const app = await startApp(config, { logger });
+  // --workers N (N > 1): this process becomes the cluster primary; the workers re-run this command.
+  if (config.workers > 1 && !isWorkerProcess()) return runPrimary(config, logger);
+  const worker = isWorkerProcess();
+  const app = await startApp(worker ? workerConfig(config) : config, { logger });
+  if (worker) attachWorker(app.metrics.registry, app.isReady);
   const shutdown = (signal: string) => {
     logger.info({ signal }, 'signal received');
     void app.stop().then(() => process.exit(0));
@@ -82,7 +91,8 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: unknown) => {
-    if (err instanceof ConfigError || err instanceof RegistryFileError) process.stderr.write(`${err.message}\n`);
+    if (err instanceof ConfigError || err instanceof RegistryFileError)
+      process.stderr.write(`${err.message}\n`);
     else process.stderr.write(`agent-authz: ${err instanceof Error ? err.message : String(err)}\n`);
     process.exit(2);
   },

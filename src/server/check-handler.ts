@@ -26,15 +26,18 @@ const TRACEPARENT = /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$/;
 
 export class CheckHandler {
   private inFlight = 0;
+  private readonly budget: DecisionBudget;
 
-  constructor(private readonly opts: CheckHandlerOptions) {}
+  constructor(private readonly opts: CheckHandlerOptions) {
+    this.budget = new DecisionBudget(opts.budgetMs);
+  }
 
   get active(): number {
     return this.inFlight;
   }
 
   async check(request: RequestFacts | DecodeFailure): Promise<CheckResponseObject> {
-    const started = process.hrtime.bigint();
+    const started = performance.now();
     const decisionId = randomUUID();
     const facts = isDecodeFailure(request) ? undefined : request;
     let decision: Decision;
@@ -43,7 +46,7 @@ export class CheckHandler {
     else {
       this.inFlight++;
       try {
-        decision = await this.decideWithin(facts);
+        decision = await this.budget.race(this.opts.pipeline.decide(facts), started);
       } catch (err) {
         this.opts.logger.error(
           { err: err instanceof Error ? err.message : String(err), decision_id: decisionId },
@@ -65,23 +68,13 @@ export class CheckHandler {
     return response;
   }
 
-  private decideWithin(facts: RequestFacts): Promise<Decision> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<Decision>((resolve) => {
-      timer = setTimeout(() => resolve(deny('decision_timeout')), this.opts.budgetMs);
-    });
-    return Promise.race([this.opts.pipeline.decide(facts), timeout]).finally(() =>
-      clearTimeout(timer),
-    );
-  }
-
   private record(
     decision: Decision,
     decisionId: string,
     facts: RequestFacts | undefined,
-    started: bigint,
+    started: number,
   ): void {
-    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    const seconds = (performance.now() - started) / 1000;
     const verdict = decision.allowed ? 'allow' : 'deny';
     const reason = decision.allowed ? 'allowed' : decision.reason;
     const who = decision.allowed ? decision.identity : decision.partial;
@@ -114,5 +107,64 @@ export class CheckHandler {
       path: facts?.path,
       latency_us: Math.round(seconds * 1e6),
     });
+  }
+}
+
+interface Waiter {
+  readonly deadline: number;
+  expire(): void;
+}
+
+/**
+ * The decision budget with one coarse timer for every check in flight, instead of a setTimeout,
+ * a clearTimeout and a Promise.race per request (they showed in cache-hit profiles). A check that
+ * overruns gets decision_timeout between budgetMs and budgetMs + one tick; the tick is a tenth of
+ * the budget (at most 15 ms), so with the 150 ms budget the deny still beats Envoy's 200 ms default.
+ */
+export class DecisionBudget {
+  // Insertion order is deadline order: every waiter gets the same budget.
+  private readonly waiting = new Set<Waiter>();
+  private timer: NodeJS.Timeout | undefined;
+  private readonly tickMs: number;
+
+  constructor(private readonly budgetMs: number) {
+    this.tickMs = Math.max(1, Math.min(15, Math.floor(budgetMs / 10)));
+  }
+
+  race(decision: Promise<Decision>, startedMs: number): Promise<Decision> {
+    return new Promise<Decision>((resolve, reject) => {
+      const w: Waiter = {
+        deadline: startedMs + this.budgetMs,
+        expire: () => resolve(deny('decision_timeout')),
+      };
+      this.waiting.add(w);
+      if (this.timer === undefined) {
+        this.timer = setInterval(() => this.sweep(), this.tickMs);
+        this.timer.unref();
+      }
+      decision.then(
+        (d) => {
+          this.waiting.delete(w);
+          resolve(d);
+        },
+        (err: unknown) => {
+          this.waiting.delete(w);
+          reject(err);
+        },
+      );
+    });
+  }
+
+  private sweep(): void {
+    const now = performance.now();
+    for (const w of this.waiting) {
+      if (w.deadline > now) break;
+      this.waiting.delete(w);
+      w.expire();
+    }
+    if (this.waiting.size === 0) {
+      clearInterval(this.timer);
+      this.timer = undefined;
+    }
   }
 }

@@ -4,6 +4,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { RequestFacts } from '../check/facts.js';
 import type { CheckResponseObject } from '../check/response.js';
 import { decodeCheckRequest, type DecodeFailure } from '../proto/decode-check-request.js';
+import { encodeCheckResponse } from '../proto/encode-check-response.js';
 import { messageType } from '../proto/schema.js';
 import type { CheckHandler } from './check-handler.js';
 import type { HealthService } from './health.js';
@@ -19,6 +20,9 @@ export function createGrpcServer(handler: CheckHandler, health: HealthService): 
     'grpc.max_connection_age_ms': 15 * 60_000,
     'grpc.max_connection_age_grace_ms': 30_000,
     'grpc.max_receive_message_length': 4 * 1024 * 1024,
+    // Channelz keeps per-call counters and call trackers (~3% of a cache-hit check); nothing here
+    // reads them.
+    'grpc.enable_channelz': 0,
   });
   const CheckResponse = messageType('envoy.service.auth.v3.CheckResponse');
   const definition: grpc.ServiceDefinition = {
@@ -30,8 +34,7 @@ export function createGrpcServer(handler: CheckHandler, health: HealthService): 
         throw new Error('server only');
       },
       requestDeserialize: (buf: Buffer) => decodeCheckRequest(buf),
-      responseSerialize: (obj: CheckResponseObject) =>
-        Buffer.from(CheckResponse.encode(obj).finish()),
+      responseSerialize: encodeCheckResponse,
       responseDeserialize: (buf: Buffer) => CheckResponse.decode(buf),
     },
   };

@@ -1,0 +1,176 @@
+// Starting the servers under test (baseline and agent-authz from dist/), and the load tools
+// (h2load for saturation throughput, bench/loadgen.ts for open-loop latency), all on 127.0.0.1.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { freePort } from '../../test/helpers/redis.js';
+import { LOAD_CPU, ROOT, SERVER_CPU, run, start, waitForPort, type Proc } from './procs.js';
+
+export interface Server {
+  readonly proc: Proc;
+  readonly grpcPort: number;
+  readonly httpPort: number;
+  stop(): Promise<void>;
+}
+
+const NODE = process.execPath;
+
+export async function startBaseline(cpu: string | undefined = SERVER_CPU): Promise<Server> {
+  const grpcPort = await freePort();
+  const proc = start(
+    'baseline',
+    NODE,
+    ['--import', 'tsx', 'bench/baseline-server.ts', String(grpcPort)],
+    cpu === undefined ? {} : { cpu },
+  );
+  await waitForPort(grpcPort, proc);
+  return { proc, grpcPort, httpPort: 0, stop: () => proc.stop() };
+}
+
+export interface AuthzOptions {
+  readonly env: Record<string, string>;
+  readonly cpu?: string | undefined;
+  readonly args?: string[];
+  readonly nodeArgs?: string[];
+  /** Another build's dist/src/cli/main.js (A/B comparisons); default this checkout's. */
+  readonly main?: string | undefined;
+}
+
+/** agent-authz from dist/ (what `make build` produced), configured by environment only. */
+export async function startAuthz(name: string, o: AuthzOptions): Promise<Server> {
+  const grpcPort = await freePort();
+  const httpPort = await freePort();
+  const env = {
+    AGENT_AUTHZ_BIND_ADDRESS: '127.0.0.1',
+    AGENT_AUTHZ_GRPC_PORT: String(grpcPort),
+    AGENT_AUTHZ_HTTP_PORT: String(httpPort),
+    AGENT_AUTHZ_ADMIN_ENABLED: 'false',
+    AGENT_AUTHZ_LOG_LEVEL: 'warn',
+    AGENT_AUTHZ_REGISTRY_WATCH: 'false',
+    ...o.env,
+  };
+  const args = [
+    ...(o.nodeArgs ?? []),
+    o.main ?? join(ROOT, 'dist/src/cli/main.js'),
+    'serve',
+    ...(o.args ?? []),
+  ];
+  const proc = start(name, NODE, args, o.cpu === undefined ? { env } : { env, cpu: o.cpu });
+  await waitForPort(grpcPort, proc);
+  await waitForPort(httpPort, proc);
+  return { proc, grpcPort, httpPort, stop: () => proc.stop() };
+}
+
+export interface H2loadResult {
+  readonly req_per_s: number;
+  readonly succeeded: number;
+  readonly failed: number;
+  readonly errored: number;
+}
+
+/** Saturation throughput of one pre-encoded request with h2load (one thread, on the load core). */
+export async function h2load(
+  port: number,
+  frameFile: string,
+  seconds: number,
+  pin: boolean = true,
+): Promise<H2loadResult> {
+  const clients = process.env.BENCH_H2LOAD_CLIENTS ?? '4';
+  const streams = process.env.BENCH_H2LOAD_STREAMS ?? '32';
+  const args = [
+    '-t',
+    '1',
+    '-c',
+    clients,
+    '-m',
+    streams,
+    '-D',
+    String(seconds),
+    '--warm-up-time',
+    '2',
+    '-d',
+    frameFile,
+    '-H',
+    'content-type: application/grpc',
+    '-H',
+    'te: trailers',
+    `http://127.0.0.1:${port}/envoy.service.auth.v3.Authorization/Check`,
+  ];
+  const out = await run('h2load', args, {
+    timeoutMs: (seconds + 30) * 1000,
+    ...(pin ? { cpu: LOAD_CPU } : {}),
+  });
+  const rps = /finished in [^,]+, ([\d.]+) req\/s/.exec(out);
+  const req =
+    /requests: \d+ total, \d+ started, \d+ done, (\d+) succeeded, (\d+) failed, (\d+) errored/.exec(
+      out,
+    );
+  if (rps === null || req === null) throw new Error(`cannot parse h2load output:\n${out}`);
+  return {
+    req_per_s: Number(rps[1]),
+    succeeded: Number(req[1]),
+    failed: Number(req[2]),
+    errored: Number(req[3]),
+  };
+}
+
+export interface LoadgenResult {
+  readonly achieved_per_s: number;
+  readonly ok: number;
+  readonly denied: number;
+  readonly grpcErrors: number;
+  readonly transportErrors: number;
+  readonly p50_ms: number;
+  readonly p90_ms: number;
+  readonly p99_ms: number;
+  readonly p999_ms: number;
+  readonly max_ms: number;
+}
+
+export async function loadgen(
+  port: number,
+  frameFile: string,
+  o: { rate: number; seconds: number; warmup?: number; concurrency?: number; pin?: boolean },
+): Promise<LoadgenResult> {
+  const args = [
+    '--import',
+    'tsx',
+    join(ROOT, 'bench/loadgen.ts'),
+    '--target',
+    `127.0.0.1:${port}`,
+    '--frames',
+    frameFile,
+    '--rate',
+    String(o.rate),
+    '--duration',
+    String(o.seconds),
+    '--warmup',
+    String(o.warmup ?? 2),
+    '--concurrency',
+    String(o.concurrency ?? 64),
+  ];
+  const out = await run(NODE, args, {
+    timeoutMs: (o.seconds + (o.warmup ?? 2) + 30) * 1000,
+    ...(o.pin === false ? {} : { cpu: LOAD_CPU }),
+  });
+  return JSON.parse(out.trim().split('\n').pop()!) as LoadgenResult;
+}
+
+export function writeFrames(dir: string, name: string, frames: Buffer[]): string {
+  const file = join(dir, `${name}.bin`);
+  writeFileSync(file, Buffer.concat(frames));
+  return file;
+}
+
+/** Sum of a Prometheus counter's samples whose labels contain `match`. */
+export async function scrape(port: number, metric: string, match = ''): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(metric)) continue;
+    const rest = line.slice(metric.length);
+    if (rest[0] !== '{' && rest[0] !== ' ') continue;
+    if (match !== '' && !line.includes(match)) continue;
+    sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return sum;
+}

@@ -1,0 +1,203 @@
+// Saturation throughput per path (h2load) against the baseline fed the same bytes, and open-loop
+// latency at fixed offered rates (bench/loadgen.ts), including the registry cache-miss path.
+import { EnvoyCheckClient, reasonOf, setHeaders } from '../../test/helpers/official-envoy.js';
+import { HIT_PATHS, bulkRequest, grpcFrame, type Fixtures, type PathName } from '../fixtures.js';
+import {
+  h2load,
+  loadgen,
+  scrape,
+  startAuthz,
+  startBaseline,
+  writeFrames,
+  type LoadgenResult,
+  type Server,
+} from '../lib/servers.js';
+import type { Context } from '../context.js';
+
+export const EXPECTED_AGENT: Record<PathName, string> = {
+  spiffe: 'bench-spiffe',
+  pki: 'bench-pki',
+  api_key: 'bench-key-agent',
+  jwt_rs256: 'bench-jwt-rs',
+  jwt_es256: 'bench-jwt-es',
+};
+
+/** One real call per path before any load: gRPC OK, allowed, and the expected agent. */
+export async function sanity(
+  port: number,
+  body: Uint8Array,
+  expectAgent: string | undefined,
+): Promise<void> {
+  const client = new EnvoyCheckClient(`127.0.0.1:${port}`);
+  try {
+    const res = await client.checkRaw(body);
+    const reason = reasonOf(res);
+    const agent = setHeaders(res)['x-agent-id'];
+    if (reason !== 'allowed' || (expectAgent !== undefined && agent !== expectAgent))
+      throw new Error(
+        `sanity check failed on :${port}: ${reason}, agent ${agent ?? '-'} (expected ${expectAgent ?? 'allow'})`,
+      );
+  } finally {
+    client.close();
+  }
+}
+
+export interface PathThroughput {
+  readonly path: PathName;
+  readonly bytes: number;
+  readonly baseline_per_s: number;
+  readonly authz_per_s: number;
+  readonly ratio: number;
+  readonly h2load_failed: number;
+}
+
+export async function throughput(ctx: Context, f: Fixtures): Promise<PathThroughput[]> {
+  const out: PathThroughput[] = [];
+  // Both servers run for the whole phase (pinned to the same core; the idle one costs nothing) and
+  // each path is measured baseline, agent-authz, agent-authz, baseline: the machine's drift hits
+  // both sides alike.
+  const baseline = await startBaseline();
+  const authz = await startAuthz('agent-authz', {
+    env: ctx.authzEnv,
+    cpu: ctx.serverCpu,
+    nodeArgs: ctx.nodeArgs,
+    main: ctx.authzMain,
+  });
+  try {
+    for (const p of HIT_PATHS) {
+      const file = writeFrames(ctx.tmp, p, [grpcFrame(f.bodies[p])]);
+      await sanity(baseline.grpcPort, f.bodies[p], undefined);
+      await sanity(authz.grpcPort, f.bodies[p], EXPECTED_AGENT[p]);
+      const [b, a, failed] = await alternate(ctx, baseline, authz, file);
+      out.push({
+        path: p,
+        bytes: f.bodies[p].length,
+        baseline_per_s: Math.round(b),
+        authz_per_s: Math.round(a),
+        ratio: round(a / b),
+        h2load_failed: failed,
+      });
+      ctx.log(
+        `  ${p}: baseline ${b.toFixed(0)}/s, agent-authz ${a.toFixed(0)}/s (${(a / b).toFixed(2)} x)`,
+      );
+    }
+    // Every response must still be a decision for the expected agent after the load.
+    for (const p of HIT_PATHS) await sanity(authz.grpcPort, f.bodies[p], EXPECTED_AGENT[p]);
+  } finally {
+    await baseline.stop();
+    await authz.stop();
+  }
+  return out;
+}
+
+/** Mean req/s of `a` and `b` over the sequence a, b, b, a; plus b's failed requests. */
+export async function alternate(
+  ctx: Context,
+  a: Server,
+  b: Server,
+  file: string,
+): Promise<[number, number, number]> {
+  let sa = 0;
+  let sb = 0;
+  let failed = 0;
+  for (const s of [a, b, b, a]) {
+    const r = await h2load(s.grpcPort, file, ctx.seconds);
+    if (s === a) sa += r.req_per_s / 2;
+    else {
+      sb += r.req_per_s / 2;
+      failed += r.failed + r.errored;
+    }
+  }
+  return [sa, sb, failed];
+}
+
+export interface LatencyRow extends LoadgenResult {
+  readonly path: string;
+  readonly rate: number;
+  readonly note?: string;
+}
+
+export async function latency(ctx: Context, f: Fixtures): Promise<LatencyRow[]> {
+  const rows: LatencyRow[] = [];
+  const seconds = ctx.latencySeconds;
+  const hitRate = ctx.hitRate;
+  const baseline = await startBaseline();
+  try {
+    const file = writeFrames(ctx.tmp, 'lat-spiffe', [grpcFrame(f.bodies.spiffe)]);
+    for (const rate of [ctx.lowRate, hitRate])
+      rows.push({
+        path: 'baseline (spiffe bytes)',
+        rate,
+        ...(await loadgen(baseline.grpcPort, file, { rate, seconds })),
+      });
+  } finally {
+    await baseline.stop();
+  }
+  const authz = await startAuthz('agent-authz', {
+    env: ctx.authzEnv,
+    cpu: ctx.serverCpu,
+    nodeArgs: ctx.nodeArgs,
+    main: ctx.authzMain,
+  });
+  try {
+    // SPIFFE also at a low rate: the latency of the path itself, without queueing.
+    const runs: [PathName, number][] = [
+      ['spiffe', ctx.lowRate],
+      ['spiffe', hitRate],
+      ['pki', hitRate],
+      ['api_key', hitRate],
+      ['jwt_rs256', hitRate],
+    ];
+    for (const [p, rate] of runs) {
+      const file = writeFrames(ctx.tmp, `lat-${p}`, [grpcFrame(f.bodies[p])]);
+      rows.push({ path: p, rate, ...(await loadgen(authz.grpcPort, file, { rate, seconds })) });
+      ctx.log(
+        `  latency ${p} @${rate}/s: p50 ${rows.at(-1)!.p50_ms} ms, p99 ${rows.at(-1)!.p99_ms} ms`,
+      );
+    }
+  } finally {
+    await authz.stop();
+  }
+  rows.push(await cacheMiss(ctx));
+  return rows;
+}
+
+/**
+ * Every agent lookup misses: the cache holds at most 100 entries (the configured minimum) and the
+ * requests cycle through 20 000 distinct registered SPIFFE IDs, so an ID is never requested again
+ * before it has been evicted. The tenant lookup, shared by all of them, still hits (as it would
+ * in production). The miss count is read back from the server's own metrics.
+ */
+async function cacheMiss(ctx: Context): Promise<LatencyRow> {
+  const frames: Buffer[] = [];
+  for (let i = 10_000; i < 30_000; i++) frames.push(grpcFrame(bulkRequest(i)));
+  const file = writeFrames(ctx.tmp, 'cache-miss', frames);
+  const env = { ...ctx.authzEnv, AGENT_AUTHZ_CACHE_MAX_ENTRIES: '100' };
+  const authz: Server = await startAuthz('agent-authz-miss', {
+    env,
+    cpu: ctx.serverCpu,
+    nodeArgs: ctx.nodeArgs,
+    main: ctx.authzMain,
+  });
+  try {
+    const rate = ctx.missRate;
+    const misses0 = await scrape(
+      authz.httpPort,
+      'agent_authz_registry_cache_requests_total',
+      'result="miss"',
+    );
+    const r = await loadgen(authz.grpcPort, file, { rate, seconds: ctx.latencySeconds });
+    const misses =
+      (await scrape(authz.httpPort, 'agent_authz_registry_cache_requests_total', 'result="miss"')) -
+      misses0;
+    const note = `${misses} registry cache misses for ${rate * (ctx.latencySeconds + 2)} checks sent (incl. 2 s warm-up)`;
+    ctx.log(`  latency cache-miss @${rate}/s: p99 ${r.p99_ms} ms (${note})`);
+    return { path: 'cache_miss', rate, note, ...r };
+  } finally {
+    await authz.stop();
+  }
+}
+
+function round(x: number): number {
+  return Math.round(x * 100) / 100;
+}

@@ -1,0 +1,119 @@
+// The printed summary: every figure beside its SPEC §9 target, and the ratio to the baseline.
+import type { PathThroughput, LatencyRow } from './phases/throughput.js';
+import type { RevocationResult } from './phases/revocation.js';
+import type { MemoryResult } from './phases/memory.js';
+import type { WorkersResult } from './phases/workers.js';
+
+const RATIO_TARGET: Record<string, number> = {
+  spiffe: 0.8,
+  pki: 0.8,
+  api_key: 0.75,
+  jwt_rs256: 0.6,
+  jwt_es256: 0.6,
+};
+const P99_TARGET: Record<string, number> = { spiffe: 2, pki: 2, cache_miss: 3 };
+
+const ok = (pass: boolean) => (pass ? 'PASS' : 'FAIL');
+
+function table(head: string[], rows: (string | number)[][]): string {
+  const cells = [head, ...rows.map((r) => r.map(String))];
+  const widths = head.map((_, i) => Math.max(...cells.map((r) => r[i]!.length)));
+  const line = (r: string[]) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ');
+  return [
+    line(head),
+    widths.map((w) => '-'.repeat(w)).join('  '),
+    ...cells.slice(1).map(line),
+  ].join('\n');
+}
+
+export function report(r: Record<string, unknown>): string {
+  const out: string[] = [];
+  const tp = r.throughput as PathThroughput[] | undefined;
+  if (tp !== undefined) {
+    out.push('Throughput at saturation (checks/s; server pinned to one core, h2load on the other)');
+    out.push(
+      table(
+        ['path', 'bytes', 'baseline/s', 'agent-authz/s', 'ratio', 'target', ''],
+        tp.map((t) => [
+          t.path,
+          t.bytes,
+          t.baseline_per_s,
+          t.authz_per_s,
+          t.ratio.toFixed(2),
+          `>= ${RATIO_TARGET[t.path]}`,
+          ok(t.ratio >= RATIO_TARGET[t.path]! && t.h2load_failed === 0),
+        ]),
+      ),
+    );
+  }
+  const lat = r.latency as LatencyRow[] | undefined;
+  const hitRate = (r.settings as { hitRate?: number } | undefined)?.hitRate ?? 5000;
+  if (lat !== undefined) {
+    out.push(
+      '',
+      'Latency at a fixed offered rate (open loop, measured from the scheduled send time; ms)',
+    );
+    out.push(
+      table(
+        [
+          'path',
+          'rate/s',
+          'achieved/s',
+          'p50',
+          'p90',
+          'p99',
+          'p99.9',
+          'max',
+          'errors',
+          'target',
+          '',
+        ],
+        lat.map((l) => {
+          const target =
+            l.rate === hitRate || l.path === 'cache_miss' ? P99_TARGET[l.path] : undefined;
+          const errors =
+            l.grpcErrors + l.transportErrors + (l.path.startsWith('baseline') ? 0 : l.denied);
+          return [
+            l.path,
+            l.rate,
+            l.achieved_per_s,
+            l.p50_ms,
+            l.p90_ms,
+            l.p99_ms,
+            l.p999_ms,
+            l.max_ms,
+            errors,
+            target === undefined ? '-' : `p99 <= ${target}`,
+            target === undefined ? '' : ok(l.p99_ms <= target && errors === 0),
+          ];
+        }),
+      ),
+    );
+    const miss = lat.find((l) => l.path === 'cache_miss');
+    if (miss?.note !== undefined) out.push(`cache_miss: ${miss.note}`);
+  }
+  const rev = r.revocation as RevocationResult | undefined;
+  if (rev !== undefined) {
+    out.push(
+      '',
+      `Revocation -> denied on both of 2 replicas (${rev.trials} trials): p50 ${rev.p50_ms} ms, p99 ${rev.p99_ms} ms, max ${rev.max_ms} ms, timeouts ${rev.timeouts}   target p99 <= 100 ms  ${ok(rev.p99_ms <= 100 && rev.timeouts === 0)}`,
+    );
+  }
+  const mem = r.memory as MemoryResult | undefined;
+  if (mem !== undefined) {
+    out.push(
+      '',
+      `Memory (${mem.registered_agents} agents registered in Redis): RSS idle ${mem.rss_idle_mib} MiB; with ${mem.cache_entries} cache entries ${mem.rss_warm_mib} MiB   target <= 200 MiB  ${ok(mem.rss_warm_mib <= 200)}`,
+      `Soak ${mem.soak.seconds}s mixed load @${mem.soak.rate}/s: RSS samples ${mem.soak.samples_mib.join(' ')} MiB; max ${mem.soak.rss_max_mib} MiB; slope ${mem.soak.slope_mib_per_min} MiB/min; errors ${mem.soak.errors}`,
+    );
+  }
+  const w = r.workers as WorkersResult | undefined;
+  if (w !== undefined) {
+    out.push(
+      '',
+      `Workers (SPIFFE path, unpinned, h2load sharing the 2 cores): 1 worker ${w.one_per_s}/s, 2 workers ${w.two_per_s}/s, scaling x${w.scaling}; aggregated /metrics counted ${w.metrics_decisions} decisions for ${w.h2load_succeeded} h2load successes (the metrics delta also counts the 2 s warm-up, h2load only the measured period)`,
+    );
+  }
+  out.push('', `total bench time ${String(r.duration_s)} s`);
+  return out.join('\n');
+}
