@@ -64,7 +64,16 @@ export class CheckHandler {
       decision = deny('internal_error');
       response = buildResponse(decision, { decisionId, mode: 'enforce', facts: undefined });
     }
-    this.record(decision, decisionId, facts, started);
+    try {
+      this.record(decision, decisionId, facts, started);
+    } catch (err) {
+      // Metrics or audit failing must not turn an answer into a hung call (Envoy would time out
+      // and fall back to failure_mode_allow); the audit trail counts its own drops.
+      this.opts.logger.error(
+        { err: err instanceof Error ? err.message : String(err) },
+        'recording failed',
+      );
+    }
     return response;
   }
 
@@ -104,10 +113,16 @@ export class CheckHandler {
       source_principal: facts?.sourcePrincipal === '' ? undefined : facts?.sourcePrincipal,
       destination: facts?.contextExtensions.get('service') ?? facts?.host,
       method: facts?.method,
-      path: facts?.path,
+      // The query string can carry tokens (?access_token=…): only the path part is audited.
+      path: facts === undefined ? undefined : stripQuery(facts.path),
       latency_us: Math.round(seconds * 1e6),
     });
   }
+}
+
+function stripQuery(path: string): string {
+  const q = path.indexOf('?');
+  return q === -1 ? path : path.slice(0, q);
 }
 
 interface Waiter {

@@ -1,8 +1,10 @@
 // The gRPC listener: envoy.service.auth.v3.Authorization/Check with a request deserializer that
 // decodes only what a decision needs, and grpc.health.v1.Health.
+import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
+import { deny } from '../check/decision.js';
 import type { RequestFacts } from '../check/facts.js';
-import type { CheckResponseObject } from '../check/response.js';
+import { buildResponse, type CheckResponseObject } from '../check/response.js';
 import { decodeCheckRequest, type DecodeFailure } from '../proto/decode-check-request.js';
 import { encodeCheckResponse } from '../proto/encode-check-response.js';
 import { messageType } from '../proto/schema.js';
@@ -43,7 +45,19 @@ export function createGrpcServer(handler: CheckHandler, health: HealthService): 
       call: grpc.ServerUnaryCall<RequestFacts | DecodeFailure, CheckResponseObject>,
       callback: grpc.sendUnaryData<CheckResponseObject>,
     ) => {
-      void handler.check(call.request).then((res) => callback(null, res));
+      handler.check(call.request).then(
+        (res) => callback(null, res),
+        // check() never rejects by design; if it ever does, still answer with a deny.
+        () =>
+          callback(
+            null,
+            buildResponse(deny('internal_error'), {
+              decisionId: randomUUID(),
+              mode: 'enforce',
+              facts: undefined,
+            }),
+          ),
+      );
     },
   });
   health.register(server);

@@ -13,7 +13,6 @@ const load = (text = SOURCE): Record<string, unknown> => parse(text) as Record<s
 const hcmOf = (cfg: any): any =>
   cfg.static_resources.listeners[0].filter_chains[0].filters[0].typed_config;
 const authzOf = (cfg: any): any => hcmOf(cfg).http_filters[0].typed_config;
-/* eslint-enable @typescript-eslint/no-explicit-any */
 
 let root: protobuf.Root;
 beforeAll(() => {
