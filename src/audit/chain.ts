@@ -40,6 +40,8 @@ export function assertWriterId(writer: string): void {
 
 /** RFC 8785 (JCS) canonical JSON; throws for values JSON cannot carry (lone surrogates, NaN). */
 export function canonicalJson(value: unknown): string {
+  const flat = flatCanonicalJson(value);
+  if (flat !== undefined) return flat;
   let out: string | undefined;
   try {
     out = canonicalize(value);
@@ -48,6 +50,33 @@ export function canonicalJson(value: unknown): string {
   }
   if (out === undefined) throw new AuditError('not_canonicalizable', 'value has no JSON form');
   return out;
+}
+
+/**
+ * The fast path for what the hot path writes: a flat object of strings, finite numbers, booleans
+ * and nulls. JCS sorts keys by UTF-16 code units (JavaScript's default sort) and serialises strings
+ * and numbers exactly as JSON.stringify does, so this is byte-identical to the library (a property
+ * test holds it to that) without its per-character work. Anything else returns undefined.
+ */
+export function flatCanonicalJson(value: unknown): string | undefined {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return undefined;
+  const obj = value as Record<string, unknown>;
+  const keys = Object.keys(obj).sort();
+  let out = '{';
+  let first = true;
+  for (const k of keys) {
+    const v = obj[k];
+    if (v === undefined) continue;
+    if (typeof v === 'string') {
+      if (!v.isWellFormed()) return undefined;
+    } else if (typeof v === 'number') {
+      if (!Number.isFinite(v)) return undefined;
+    } else if (typeof v !== 'boolean' && v !== null) return undefined;
+    if (!k.isWellFormed()) return undefined;
+    out += (first ? '' : ',') + JSON.stringify(k) + ':' + JSON.stringify(v);
+    first = false;
+  }
+  return out + '}';
 }
 
 export function sha256Hex(text: string): string {

@@ -64,6 +64,8 @@ const schema = z
     http_port: port.default(8080),
     admin_port: port.default(8181),
     admin_enabled: bool.default(true),
+    // node:http2 speaks gRPC directly (fast path); grpc-js is the conservative fallback.
+    grpc_transport: z.enum(['http2', 'grpc-js']).default('http2'),
     workers: z.coerce.number().int().min(1).max(64).default(1),
     log_level: z
       .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])

@@ -2,7 +2,6 @@
 // listeners from a Config, and owns start-up and graceful shutdown.
 import type { Server as HttpServer } from 'node:http';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import type * as grpc from '@grpc/grpc-js';
 import type { Auditor } from '../audit/types.js';
 import { Pipeline } from '../check/pipeline.js';
 import type { Config } from '../config/config.js';
@@ -15,7 +14,7 @@ import { EmbeddedStore } from '../registry/embedded-store.js';
 import { RedisStore } from '../registry/redis-store.js';
 import type { RegistryStore } from '../registry/registry.js';
 import { CheckHandler } from './check-handler.js';
-import { bindGrpc, createGrpcServer } from './grpc-server.js';
+import { bindGrpc, createGrpcServer, createH2GrpcServer } from './grpc-server.js';
 import { HealthService } from './health.js';
 import { createHttpServer, listen } from './http-server.js';
 import { buildAuditor, buildAdminServer, buildTokenVerifiers } from './wiring.js';
@@ -101,8 +100,8 @@ export async function startApp(config: Config, deps: AppDeps = {}): Promise<Runn
   const isReady = () => !shuttingDown && (store.ready() || cache.size > 0);
   const health = new HealthService(isReady);
 
-  const grpcServer: grpc.Server = createGrpcServer(handler, health);
-  const grpcPort = await bindGrpc(grpcServer, `${config.bind_address}:${config.grpc_port}`);
+  const grpcServer = await listenGrpc(config, handler, health);
+  const grpcPort = grpcServer.port;
   const httpServer: HttpServer = createHttpServer(metrics, isReady);
   const httpPort = await listen(httpServer, config.bind_address, config.http_port);
   const admin = config.admin_enabled
@@ -146,16 +145,7 @@ export async function startApp(config: Config, deps: AppDeps = {}): Promise<Runn
       logger.info({ grace_ms: graceMs }, 'shutting down: NOT_SERVING, draining in-flight checks');
       if (config.shutdown_delay > 0) await new Promise((r) => setTimeout(r, config.shutdown_delay));
       health.endWatches();
-      await new Promise<void>((resolve) => {
-        const force = setTimeout(() => {
-          grpcServer.forceShutdown();
-          resolve();
-        }, graceMs);
-        grpcServer.tryShutdown(() => {
-          clearTimeout(force);
-          resolve();
-        });
-      });
+      await grpcServer.close(graceMs);
       clearInterval(tick);
       lag.disable();
       await Promise.allSettled([
@@ -173,4 +163,41 @@ export async function startApp(config: Config, deps: AppDeps = {}): Promise<Runn
   };
 
   return { grpcPort, httpPort, adminPort, metrics, store, cache, health, isReady, stop };
+}
+
+interface GrpcListener {
+  readonly port: number;
+  /** Stop accepting, let in-flight calls finish, cancel what is left at the deadline. */
+  close(graceMs: number): Promise<void>;
+}
+
+async function listenGrpc(
+  config: Config,
+  handler: CheckHandler,
+  health: HealthService,
+): Promise<GrpcListener> {
+  if (config.grpc_transport === 'grpc-js') {
+    const server = createGrpcServer(handler, health);
+    const port = await bindGrpc(server, `${config.bind_address}:${config.grpc_port}`);
+    return {
+      port,
+      close: (graceMs) =>
+        new Promise<void>((resolve) => {
+          const force = setTimeout(() => {
+            server.forceShutdown();
+            resolve();
+          }, graceMs);
+          server.tryShutdown(() => {
+            clearTimeout(force);
+            resolve();
+          });
+        }),
+    };
+  }
+  const server = createH2GrpcServer(handler, health, {
+    // Above the in-flight limit, so overload is answered with a deny rather than REFUSED_STREAM.
+    maxConcurrentStreams: Math.max(1024, config.max_in_flight * 2),
+  });
+  const port = await server.listen(config.bind_address, config.grpc_port);
+  return { port, close: (graceMs) => server.close(graceMs) };
 }

@@ -1,5 +1,6 @@
-// The gRPC listener: envoy.service.auth.v3.Authorization/Check with a request deserializer that
-// decodes only what a decision needs, and grpc.health.v1.Health.
+// The gRPC listener: envoy.service.auth.v3.Authorization/Check and grpc.health.v1.Health, on
+// node:http2 (default) or grpc-js. Either way the request is decoded only as far as a decision needs
+// and the Check method answers a CheckResponse whatever happens.
 import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { deny } from '../check/decision.js';
@@ -9,6 +10,7 @@ import { decodeCheckRequest, type DecodeFailure } from '../proto/decode-check-re
 import { encodeCheckResponse } from '../proto/encode-check-response.js';
 import { messageType } from '../proto/schema.js';
 import type { CheckHandler } from './check-handler.js';
+import { GrpcH2Server, type UnaryRoute } from './grpc-h2-server.js';
 import type { HealthService } from './health.js';
 
 export const CHECK_PATH = '/envoy.service.auth.v3.Authorization/Check';
@@ -48,20 +50,49 @@ export function createGrpcServer(handler: CheckHandler, health: HealthService): 
       handler.check(call.request).then(
         (res) => callback(null, res),
         // check() never rejects by design; if it ever does, still answer with a deny.
-        () =>
-          callback(
-            null,
-            buildResponse(deny('internal_error'), {
-              decisionId: randomUUID(),
-              mode: 'enforce',
-              facts: undefined,
-            }),
-          ),
+        () => callback(null, internalErrorResponse()),
       );
     },
   });
   health.register(server);
   return server;
+}
+
+/** The Check route for the node:http2 transport: always answers a CheckResponse, never an error. */
+export function checkRoute(handler: CheckHandler): UnaryRoute {
+  return {
+    kind: 'unary',
+    handle: (message) =>
+      handler
+        .check(message === undefined ? UNFRAMED : decodeCheckRequest(message))
+        .then(encodeCheckResponse, () => encodeCheckResponse(internalErrorResponse())),
+  };
+}
+
+/** The gRPC listener on node:http2 (default transport), serving Check and health. */
+export function createH2GrpcServer(
+  handler: CheckHandler,
+  health: HealthService,
+  opts: { maxConcurrentStreams: number },
+): GrpcH2Server {
+  return new GrpcH2Server(new Map([[CHECK_PATH, checkRoute(handler)], ...health.h2Routes()]), {
+    maxMessageBytes: 4 * 1024 * 1024,
+    maxConcurrentStreams: opts.maxConcurrentStreams,
+    keepaliveMs: 30_000,
+    keepaliveTimeoutMs: 10_000,
+    maxConnectionAgeMs: 15 * 60_000,
+    maxConnectionAgeGraceMs: 30_000,
+  });
+}
+
+const UNFRAMED: DecodeFailure = { malformed: true, detail: 'invalid gRPC message framing' };
+
+function internalErrorResponse(): CheckResponseObject {
+  return buildResponse(deny('internal_error'), {
+    decisionId: randomUUID(),
+    mode: 'enforce',
+    facts: undefined,
+  });
 }
 
 export function bindGrpc(server: grpc.Server, address: string): Promise<number> {

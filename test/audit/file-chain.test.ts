@@ -154,3 +154,31 @@ describe('file audit chain', () => {
     expect(res.ok && res.warnings.map((w) => w.code)).toEqual(['unauthenticated']);
   });
 });
+
+describe('canonical JSON fast path', () => {
+  it('is byte-identical to the RFC 8785 library for flat records', async () => {
+    const fc = (await import('fast-check')).default;
+    const canonicalize = (await import('canonicalize')).default;
+    const { flatCanonicalJson } = await import('../../src/audit/chain.js');
+    const value = fc.oneof(
+      fc.string({ unit: 'grapheme' }),
+      fc.string(),
+      fc.double({ noNaN: true, noDefaultInfinity: true }),
+      fc.integer(),
+      fc.boolean(),
+      fc.constant(null),
+    );
+    fc.assert(
+      fc.property(fc.dictionary(fc.string({ unit: 'grapheme' }), value, { maxKeys: 12 }), (rec) => {
+        const fast = flatCanonicalJson(rec);
+        if (fast !== undefined) expect(fast).toBe(canonicalize(rec));
+      }),
+      { numRuns: 2000 },
+    );
+    expect(flatCanonicalJson({ b: 1, a: 'x', é: true, Z: null })).toBe(
+      canonicalize({ b: 1, a: 'x', é: true, Z: null }),
+    );
+    expect(flatCanonicalJson({ a: { nested: 1 } })).toBeUndefined();
+    expect(flatCanonicalJson({ a: '\ud800' })).toBeUndefined();
+  });
+});

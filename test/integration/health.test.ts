@@ -22,11 +22,12 @@ function healthCheck(client: grpc.Client, service: string): Promise<{ status: nu
   );
 }
 
-describe('health', () => {
+describe.each(['http2', 'grpc-js'] as const)('health over %s', (transport) => {
   it('Check and Watch report SERVING, then NOT_SERVING on shutdown; unknown services are NOT_FOUND', async () => {
     const srv = await startTestServer({
       registry_file: 'examples/registry.yaml',
       spiffe_trust_domains: 'example.org',
+      grpc_transport: transport,
     });
     const client = new grpc.Client(srv.address, grpc.credentials.createInsecure());
     expect((await healthCheck(client, '')).status).toBe(1);
