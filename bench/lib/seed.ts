@@ -2,7 +2,9 @@
 // path (the one the admin API uses); the 100 000 bulk agents are written with a pipeline in the
 // same key layout, because 100 000 optimistic Lua writes one by one would dominate the run.
 import { Redis } from 'ioredis';
+import { spawnSync } from 'node:child_process';
 import { TestRedis } from '../../test/helpers/redis.js';
+import { LOAD_CPU } from './procs.js';
 import { RedisKeys } from '../../src/registry/redis-keys.js';
 import { RedisStore } from '../../src/registry/redis-store.js';
 import { bulkAgent, type Fixtures } from '../fixtures.js';
@@ -17,6 +19,9 @@ export interface Registry {
 
 export async function startRegistry(): Promise<Registry> {
   const redis = await TestRedis.start();
+  // Redis shares the load generator's core, so the server's core measures agent-authz alone.
+  if (redis.pid !== undefined && LOAD_CPU !== 'none')
+    spawnSync('taskset', ['-a', '-cp', LOAD_CPU, String(redis.pid)], { stdio: 'ignore' });
   const store = new RedisStore({
     url: redis.url,
     commandTimeoutMs: 1000,

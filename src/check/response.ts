@@ -61,22 +61,15 @@ function allowResponse(
   }
   set.push(['x-agent-authz-decision-id', ctx.decisionId]);
   if (dryRunReason !== undefined) set.push(['x-agent-authz-dry-run-reason', dryRunReason]);
-  const setNames = new Set(set.map(([k]) => k));
-  const remove = new Set<string>();
-  for (const h of STRIP_ALWAYS) remove.add(h);
-  for (const name of ctx.facts?.headers.keys() ?? []) {
-    // Any other inbound x-agent-* header is an unverified claim; so are underscore spellings that
-    // some upstream frameworks normalise to dashes.
-    const dashed = name.replaceAll('_', '-');
-    if (dashed.startsWith('x-agent-') && !setNames.has(name)) remove.add(name);
-    if (dashed !== name && STRIP_ALWAYS.includes(dashed)) remove.add(name);
-  }
-  for (const n of setNames) remove.delete(n);
+  const remove = headersToRemove(
+    ctx.facts,
+    set.map(([k]) => k),
+  );
   return {
     status: { code: 0 },
     okResponse: {
       headers: set.map(([key, value]) => header(key, value)),
-      headersToRemove: [...remove],
+      headersToRemove: remove,
     },
     dynamicMetadata: metadata(
       identity,
@@ -86,6 +79,32 @@ function allowResponse(
     ),
   };
 }
+
+/**
+ * What an allow strips: credentials always, and every inbound x-agent-* header (or underscore
+ * spelling, which some upstream frameworks normalise to dashes) that agent-authz does not set
+ * itself. A header that is set is never also removed (Envoy applies removals last).
+ */
+export function headersToRemove(
+  facts: RequestFacts | undefined,
+  setNames: readonly string[],
+): string[] {
+  const remove = new Set<string>(STRIP_ALWAYS);
+  for (const name of facts?.headers.keys() ?? []) {
+    const dashed = name.includes('_') ? name.replaceAll('_', '-') : name;
+    if (dashed.startsWith('x-agent-') && !setNames.includes(name)) remove.add(name);
+    if (dashed !== name && STRIP_ALWAYS.includes(dashed)) remove.add(name);
+  }
+  for (const n of setNames) remove.delete(n);
+  return [...remove];
+}
+
+/** The header names an allow sets (with an identity), or a dry-run allow of a would-be deny. */
+export function allowSetNames(withIdentity: boolean): readonly string[] {
+  return withIdentity ? ALLOW_NAMES : DRY_RUN_NAMES;
+}
+const ALLOW_NAMES: readonly string[] = SET_HEADERS.slice(0, 5);
+const DRY_RUN_NAMES: readonly string[] = SET_HEADERS.slice(4);
 
 function denyResponse(
   reason: Reason,

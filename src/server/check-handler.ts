@@ -6,7 +6,8 @@ import type { Auditor } from '../audit/types.js';
 import { deny, type Decision } from '../check/decision.js';
 import type { RequestFacts } from '../check/facts.js';
 import type { Pipeline } from '../check/pipeline.js';
-import { buildResponse, type CheckResponseObject, type Mode } from '../check/response.js';
+import type { Mode } from '../check/response.js';
+import { DecisionEncoder } from '../proto/decision-encoder.js';
 import { isDecodeFailure, type DecodeFailure } from '../proto/decode-check-request.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -27,16 +28,23 @@ const TRACEPARENT = /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$/;
 export class CheckHandler {
   private inFlight = 0;
   private readonly budget: DecisionBudget;
+  private readonly encoder = new DecisionEncoder();
+  private readonly decisionCounters = new Map<string, { inc(): void }>();
+  private readonly allowDuration: { observe(v: number): void };
+  private readonly denyDuration: { observe(v: number): void };
 
   constructor(private readonly opts: CheckHandlerOptions) {
     this.budget = new DecisionBudget(opts.budgetMs);
+    this.allowDuration = opts.metrics.checkDuration.labels({ decision: 'allow' });
+    this.denyDuration = opts.metrics.checkDuration.labels({ decision: 'deny' });
   }
 
   get active(): number {
     return this.inFlight;
   }
 
-  async check(request: RequestFacts | DecodeFailure): Promise<CheckResponseObject> {
+  /** Decides and answers with the encoded CheckResponse; never rejects, never a gRPC error. */
+  async check(request: RequestFacts | DecodeFailure): Promise<Buffer> {
     const started = performance.now();
     const decisionId = randomUUID();
     const facts = isDecodeFailure(request) ? undefined : request;
@@ -57,12 +65,12 @@ export class CheckHandler {
         this.inFlight--;
       }
     }
-    let response: CheckResponseObject;
+    let response: Buffer;
     try {
-      response = buildResponse(decision, { decisionId, mode: this.opts.mode, facts });
+      response = this.encoder.encode(decision, { decisionId, mode: this.opts.mode, facts });
     } catch {
       decision = deny('internal_error');
-      response = buildResponse(decision, { decisionId, mode: 'enforce', facts: undefined });
+      response = this.encoder.encode(decision, { decisionId, mode: 'enforce', facts: undefined });
     }
     try {
       this.record(decision, decisionId, facts, started);
@@ -87,14 +95,21 @@ export class CheckHandler {
     const verdict = decision.allowed ? 'allow' : 'deny';
     const reason = decision.allowed ? 'allowed' : decision.reason;
     const who = decision.allowed ? decision.identity : decision.partial;
-    const m = this.opts.metrics;
-    m.decisions.inc({
-      decision: verdict,
-      reason,
-      identity_method: who?.method ?? 'none',
-      mode: this.opts.mode,
-    });
-    m.checkDuration.observe({ decision: verdict }, seconds);
+    const method = who?.method ?? 'none';
+    // Labelled children are looked up once per label set: prom-client hashes the labels otherwise.
+    const key = `${verdict}|${reason}|${method}`;
+    let counter = this.decisionCounters.get(key);
+    if (counter === undefined) {
+      counter = this.opts.metrics.decisions.labels({
+        decision: verdict,
+        reason,
+        identity_method: method,
+        mode: this.opts.mode,
+      });
+      this.decisionCounters.set(key, counter);
+    }
+    counter.inc();
+    (decision.allowed ? this.allowDuration : this.denyDuration).observe(seconds);
     const traceparent = facts?.headers.get('traceparent');
     const trace = traceparent === undefined ? null : TRACEPARENT.exec(traceparent);
     this.opts.auditor.record({

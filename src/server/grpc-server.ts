@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { deny } from '../check/decision.js';
 import type { RequestFacts } from '../check/facts.js';
-import { buildResponse, type CheckResponseObject } from '../check/response.js';
+import { buildResponse } from '../check/response.js';
 import { decodeCheckRequest, type DecodeFailure } from '../proto/decode-check-request.js';
 import { encodeCheckResponse } from '../proto/encode-check-response.js';
 import { messageType } from '../proto/schema.js';
@@ -38,14 +38,15 @@ export function createGrpcServer(handler: CheckHandler, health: HealthService): 
         throw new Error('server only');
       },
       requestDeserialize: (buf: Buffer) => decodeCheckRequest(buf),
-      responseSerialize: encodeCheckResponse,
+      // The handler answers with encoded bytes already.
+      responseSerialize: (bytes: Buffer) => bytes,
       responseDeserialize: (buf: Buffer) => CheckResponse.decode(buf),
     },
   };
   server.addService(definition, {
     Check: (
-      call: grpc.ServerUnaryCall<RequestFacts | DecodeFailure, CheckResponseObject>,
-      callback: grpc.sendUnaryData<CheckResponseObject>,
+      call: grpc.ServerUnaryCall<RequestFacts | DecodeFailure, Buffer>,
+      callback: grpc.sendUnaryData<Buffer>,
     ) => {
       handler.check(call.request).then(
         (res) => callback(null, res),
@@ -65,7 +66,7 @@ export function checkRoute(handler: CheckHandler): UnaryRoute {
     handle: (message) =>
       handler
         .check(message === undefined ? UNFRAMED : decodeCheckRequest(message))
-        .then(encodeCheckResponse, () => encodeCheckResponse(internalErrorResponse())),
+        .then(undefined, () => internalErrorResponse()),
   };
 }
 
@@ -87,12 +88,14 @@ export function createH2GrpcServer(
 
 const UNFRAMED: DecodeFailure = { malformed: true, detail: 'invalid gRPC message framing' };
 
-function internalErrorResponse(): CheckResponseObject {
-  return buildResponse(deny('internal_error'), {
-    decisionId: randomUUID(),
-    mode: 'enforce',
-    facts: undefined,
-  });
+function internalErrorResponse(): Buffer {
+  return encodeCheckResponse(
+    buildResponse(deny('internal_error'), {
+      decisionId: randomUUID(),
+      mode: 'enforce',
+      facts: undefined,
+    }),
+  );
 }
 
 export function bindGrpc(server: grpc.Server, address: string): Promise<number> {

@@ -72,6 +72,10 @@ export class TestRedis {
     });
   }
 
+  get pid(): number | undefined {
+    return this.proc?.pid;
+  }
+
   /** SIGKILL: the server vanishes mid-traffic. */
   async kill(): Promise<void> {
     const p = this.proc;

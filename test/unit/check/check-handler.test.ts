@@ -9,6 +9,12 @@ import type { CredentialVerifier } from '../../../src/credentials/credential.js'
 import type { RegistryReader } from '../../../src/registry/registry.js';
 import type { RequestFacts } from '../../../src/check/facts.js';
 import { Writable } from 'node:stream';
+import { messageType } from '../../../src/proto/schema.js';
+
+const decode = (bytes: Buffer): unknown => {
+  const T = messageType('envoy.service.auth.v3.CheckResponse');
+  return T.toObject(T.decode(bytes), { defaults: true });
+};
 
 const registry: RegistryReader = {
   findAgent: async () => undefined,
@@ -51,7 +57,7 @@ describe('CheckHandler', () => {
         throw new Error('boom');
       },
     });
-    const res = (await h.check(facts)) as {
+    const res = decode(await h.check(facts)) as {
       status: { code: number };
       deniedResponse: { status: { code: number } };
     };
@@ -71,7 +77,9 @@ describe('CheckHandler', () => {
 
   it('answers a decode failure with malformed_request', async () => {
     const { h } = handler({ kind: 'spiffe', verify: () => ({ status: 'absent' }) });
-    const res = (await h.check({ malformed: true, detail: 'x' })) as { status: { code: number } };
+    const res = decode(await h.check({ malformed: true, detail: 'x' })) as {
+      status: { code: number };
+    };
     expect(res.status.code).toBe(16);
   });
 
@@ -80,7 +88,7 @@ describe('CheckHandler', () => {
       { kind: 'spiffe', verify: () => ({ status: 'invalid', reason: 'untrusted_trust_domain' }) },
       'dry-run',
     );
-    const res = (await h.check(facts)) as {
+    const res = decode(await h.check(facts)) as {
       status: { code: number };
       okResponse: { headers: { header: { key: string; value: string } }[] };
     };
