@@ -1,5 +1,6 @@
 // The hash chain itself: how a record is canonicalised, hashed, sealed onto its writer's chain and
 // how checkpoints are signed. Writer and verifier both call these, so they hash identical bytes.
+import * as crypto from 'node:crypto';
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import canonicalize from 'canonicalize';
 import type {
@@ -62,30 +63,36 @@ export function flatCanonicalJson(value: unknown): string | undefined {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return undefined;
   const obj = value as Record<string, unknown>;
   const keys = Object.keys(obj).sort();
-  let out = '{';
-  let first = true;
+  // One JSON.stringify over a copy whose keys were inserted in sorted order: V8 keeps insertion
+  // order for string keys, except integer-like ones (always first, numerically), so those fall
+  // back to the library.
+  const sorted: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
   for (const k of keys) {
     const v = obj[k];
     if (v === undefined) continue;
+    if (INDEX_LIKE.test(k) || !k.isWellFormed()) return undefined;
     if (typeof v === 'string') {
       if (!v.isWellFormed()) return undefined;
     } else if (typeof v === 'number') {
       if (!Number.isFinite(v)) return undefined;
     } else if (typeof v !== 'boolean' && v !== null) return undefined;
-    if (!k.isWellFormed()) return undefined;
-    out += (first ? '' : ',') + JSON.stringify(k) + ':' + JSON.stringify(v);
-    first = false;
+    sorted[k] = v;
   }
-  return out + '}';
+  return JSON.stringify(sorted);
 }
+const INDEX_LIKE = /^(0|[1-9][0-9]*)$/;
 
 export function sha256Hex(text: string): string {
-  return createHash('sha256').update(text, 'utf8').digest('hex');
+  // One-shot hashing (no Hash object per record) where Node has it (>= 20.12).
+  return oneShot !== undefined
+    ? oneShot('sha256', text, 'hex')
+    : createHash('sha256').update(text, 'utf8').digest('hex');
 }
+const oneShot = (crypto as { hash?: (alg: string, data: string, enc: 'hex') => string }).hash;
 
 /** The hash a chained record must carry: over everything in it except `hash` itself. */
 export function recordHash(record: Readonly<Record<string, unknown>>): string {
-  return sha256Hex(canonicalJson(omit(record, 'hash')));
+  return sha256Hex(canonicalJson('hash' in record ? omit(record, 'hash') : record));
 }
 
 /**

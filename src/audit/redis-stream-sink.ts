@@ -11,6 +11,12 @@ export type RedisClient = Redis | Cluster;
 
 /** The entry field that carries the record; the verifier reads only this. */
 export const RECORD_FIELD = 'record';
+/**
+ * A batch of records in one entry, newline-separated, in chain order: one XADD per flush instead
+ * of one per event (the per-command cost was a sixth of a Check). An entry removed with XDEL takes
+ * its whole batch with it, which verification reports as a sequence gap like any deletion.
+ */
+export const RECORDS_FIELD = 'records';
 const PAGE = 200;
 
 /**
@@ -50,8 +56,11 @@ export class RedisStreamSink implements AuditSink {
       for (;;) {
         const page = await client.xrevrange(key, end, '-', 'COUNT', PAGE);
         for (const [, fields] of page) {
-          const head = headOfRecord(parseRecord(recordField(fields) ?? ''), writer);
-          if (head !== undefined) return head;
+          const lines = entryRecords(fields);
+          for (let i = lines.length - 1; i >= 0; i--) {
+            const head = headOfRecord(parseRecord(lines[i]!), writer);
+            if (head !== undefined) return head;
+          }
         }
         if (page.length < PAGE) return GENESIS;
         end = `(${page[page.length - 1]![0]}`;
@@ -65,12 +74,11 @@ export class RedisStreamSink implements AuditSink {
   async write(records: readonly StoredRecord[]): Promise<void> {
     const { client, key, maxLen } = this.opts;
     const trim = maxLen === undefined ? [] : ['MAXLEN', '~', String(maxLen)];
-    const tx = client.multi();
-    for (const r of records) tx.xadd(key, ...trim, '*', RECORD_FIELD, JSON.stringify(r));
+    if (records.length === 0) return;
+    let text = '';
+    for (const r of records) text += (text === '' ? '' : '\n') + JSON.stringify(r);
     try {
-      const results = await tx.exec();
-      if (results === null) throw new Error('audit transaction was aborted');
-      for (const [err] of results) if (err) throw err;
+      await client.xadd(key, ...trim, '*', RECORDS_FIELD, text);
     } catch (err) {
       this.metrics?.redisErrors.inc({ operation: 'audit' });
       throw err;
@@ -82,10 +90,18 @@ export class RedisStreamSink implements AuditSink {
   }
 }
 
-/** The record JSON from an entry's flat [field, value, …] list. */
+/** The record JSON from an entry's flat [field, value, …] list (one record per entry). */
 export function recordField(fields: readonly string[]): string | undefined {
   for (let i = 0; i + 1 < fields.length; i += 2) {
     if (fields[i] === RECORD_FIELD) return fields[i + 1];
   }
   return undefined;
+}
+
+/** Every record JSON in an entry: a `records` batch, or a single `record`. */
+export function entryRecords(fields: readonly string[]): string[] {
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    if (fields[i] === RECORDS_FIELD) return fields[i + 1]!.split('\n');
+  }
+  return [recordField(fields) ?? ''];
 }

@@ -3,7 +3,7 @@
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { ChainVerifier } from './chain-verifier.js';
-import { recordField, type RedisClient } from './redis-stream-sink.js';
+import { entryRecords, type RedisClient } from './redis-stream-sink.js';
 import type { VerifyOptions, VerifyResult } from './verify-result.js';
 
 const PAGE = 1000;
@@ -35,8 +35,10 @@ export async function verifyStream(
   for (;;) {
     const page = await redis.xrange(streamKey, start, '+', 'COUNT', PAGE);
     for (const [id, fields] of page) {
-      verifier.push(recordField(fields) ?? '', { id });
-      if (!verifier.wantsMore) return verifier.finish();
+      for (const line of entryRecords(fields)) {
+        verifier.push(line, { id });
+        if (!verifier.wantsMore) return verifier.finish();
+      }
     }
     if (page.length < PAGE) return verifier.finish();
     start = `(${page[page.length - 1]![0]}`;

@@ -2,7 +2,7 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuditTrail } from '../../src/audit/audit-trail.js';
-import { auditStreamKey } from '../../src/audit/redis-stream-sink.js';
+import { entryRecords, auditStreamKey } from '../../src/audit/redis-stream-sink.js';
 import { verifyStream } from '../../src/audit/verify.js';
 import { auditVerifyCommand } from '../../src/cli/audit-verify.js';
 import {
@@ -60,33 +60,43 @@ describe('Redis Stream audit sink', () => {
     expect(await auditCount(metrics, 'written')).toBe(25);
     const res = await verifyStream(redis.client, key, { hmacKey: HMAC_KEY, requireSealed: true });
     expect(res).toMatchObject({ ok: true, events: 30, writers: 1, checkpoints: 4 });
-    const [[, fields]] = await redis.client
-      .xrevrange(key, '+', '-', 'COUNT', 2)
-      .then((p) => p.slice(1));
-    expect(JSON.parse(fields![1]!)).toMatchObject({ type: 'decision', seq: 30 });
+    // One entry per flushed batch, its records newline-separated in chain order.
+    const lines = (await redis.client.xrange(key, '-', '+')).flatMap(([, f]) => entryRecords(f));
+    const decisions = lines.map((l) => JSON.parse(l)).filter((r) => r.type === 'decision');
+    expect(decisions.map((r) => r.seq)).toHaveLength(30);
+    expect(decisions[decisions.length - 1]).toMatchObject({ type: 'decision', latency_us: 130 });
   });
 
   it('detects a deleted entry (XDEL) as seq_gap and a rewritten entry as hash_mismatch', async () => {
     const key = auditStreamKey('pod-2');
     await write(streamTrail('pod-2'), 12);
     const entries = await redis.client.xrange(key, '-', '+');
-    const victim = entries.find(
-      ([, f]) => JSON.parse(f[1]!).seq === 6 && !f[1]!.includes('checkpoint'),
+    const seqs = (f: string[]) =>
+      entryRecords(f).map((l) => JSON.parse(l) as { seq: number; type: string });
+    const victim = entries.find(([, f]) =>
+      seqs(f).some((r) => r.seq === 6 && r.type === 'decision'),
     )!;
+    const firstLost = Math.min(
+      ...seqs(victim[1])
+        .filter((r) => r.type !== 'checkpoint')
+        .map((r) => r.seq),
+    );
     await redis.client.xdel(key, victim[0]);
     expect(await verifyStream(redis.client, key, { hmacKey: HMAC_KEY })).toMatchObject({
       ok: false,
       code: 'seq_gap',
-      seq: 6,
+      seq: firstLost,
     });
 
     // Streams cannot be edited in place: a forger copies the stream with one record changed.
-    const copy = `${key}:forged`;
-    for (const [, f] of await redis.client.xrange(key, '-', '+')) {
+    const intact = auditStreamKey('pod-2f');
+    await write(streamTrail('pod-2f'), 12);
+    const copy = `${intact}:forged`;
+    for (const [, f] of await redis.client.xrange(intact, '-', '+')) {
       await redis.client.xadd(
         copy,
         '*',
-        'record',
+        f[0]!,
         f[1]!.replace('"latency_us":103', '"latency_us":1'),
       );
     }
@@ -113,8 +123,9 @@ describe('Redis Stream audit sink', () => {
 
   it('trims with MAXLEN ~ and verifies the retained part when trimming is allowed', async () => {
     const key = auditStreamKey('pod-t');
-    await write(streamTrail('pod-t', { streamMaxLen: 100 }), 600);
-    expect(await redis.client.xlen(key)).toBeLessThan(600);
+    await write(streamTrail('pod-t', { streamMaxLen: 20 }), 600);
+    // MAXLEN counts entries, and an entry is a batch.
+    expect(await redis.client.xlen(key)).toBeLessThan(75);
     expect(await verifyStream(redis.client, key, { hmacKey: HMAC_KEY })).toMatchObject({
       ok: false,
       code: 'seq_gap',
