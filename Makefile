@@ -31,7 +31,9 @@ format: install ## Rewrite files with prettier
 test: install ## Run lint and the whole test suite (starts its own redis-server)
 	@bash scripts/ensure-redis.sh
 	$(MAKE) --no-print-directory lint
-	npx vitest run
+	@mkdir -p .tmp
+	npx vitest run --reporter=default --reporter=json --outputFile=.tmp/vitest.json
+	@node -e "const r=require('./.tmp/vitest.json');console.log(r.numPassedTests+' passed, '+r.numFailedTests+' failed')"
 
 bench: build ## Run the benchmarks against a same-run baseline (see README, Performance)
 	bash bench/run.sh

@@ -1,6 +1,6 @@
-// The shared-deployment audit sink: one Redis Stream per writer. A batch is one MULTI/EXEC of
-// XADDs (pipelined in one round trip and applied all-or-nothing), so a chain on the stream never
-// ends half-way through a batch; each entry holds the stored record as JSON.
+// The shared-deployment audit sink: one Redis Stream per writer. A batch is one XADD whose entry
+// holds the batch's records as JSON lines (one command, applied all-or-nothing), so a chain on the
+// stream never ends half-way through a batch. Entries with a single `record` field still verify.
 import type { Cluster, Redis } from 'ioredis';
 import type { Metrics } from '../observability/metrics.js';
 import { GENESIS, headOfRecord, parseRecord } from './chain.js';
@@ -20,8 +20,8 @@ export const RECORDS_FIELD = 'records';
 const PAGE = 200;
 
 /**
- * `<prefix>:audit:{<writer>}`: the hash tag puts a writer's whole stream in one Cluster slot,
- * which MULTI/EXEC needs, while different writers spread over the cluster.
+ * `<prefix>:audit:{<writer>}`: the hash tag keeps a writer's whole stream in one Cluster slot,
+ * while different writers spread over the cluster.
  */
 export function auditStreamKey(writer: string, prefix = 'agent-authz'): string {
   return `${prefix}:audit:{${writer}}`;
