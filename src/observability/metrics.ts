@@ -1,5 +1,7 @@
 // Prometheus metrics on a dedicated prom-client Registry. Label values come from closed sets only
-// (decision, reason, identity method, mode, result): never an agent id, path or credential.
+// (decision, reason, identity method, mode, result): never an agent id, path or credential. Under
+// --workers the primary aggregates the workers' registries: state gauges take the worst worker
+// (min/max), counts are summed.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export interface Metrics {
@@ -73,6 +75,7 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
     registryStaleness: new Gauge({
       name: 'agent_authz_registry_staleness_seconds',
       help: 'Seconds since the registry was last read successfully',
+      aggregator: 'max',
       registers: r,
     }),
     redisErrors: new Counter({
@@ -84,11 +87,13 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
     redisUp: new Gauge({
       name: 'agent_authz_redis_up',
       help: '1 when the Redis registry connection is ready',
+      aggregator: 'min',
       registers: r,
     }),
     invalidationChannelUp: new Gauge({
       name: 'agent_authz_invalidation_channel_up',
       help: '1 when the registry invalidation subscription is live',
+      aggregator: 'min',
       registers: r,
     }),
     invalidations: new Counter({
@@ -124,11 +129,13 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
     eventLoopLag: new Gauge({
       name: 'agent_authz_event_loop_lag_p99_seconds',
       help: 'p99 event-loop delay over the last interval',
+      aggregator: 'max',
       registers: r,
     }),
     ready: new Gauge({
       name: 'agent_authz_ready',
       help: '1 when the server is ready to decide',
+      aggregator: 'min',
       registers: r,
     }),
   };
