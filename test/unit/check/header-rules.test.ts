@@ -1,19 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import type { RequestFacts } from '../../../src/check/facts.js';
 import { headersAreClean } from '../../../src/check/header-rules.js';
+import { makeFacts } from '../../helpers/facts.js';
 
-const facts = (headers: Record<string, string>): RequestFacts => ({
-  sourcePrincipal: '',
-  sourceCertificate: '',
-  sourceAddress: '',
-  destinationPrincipal: '',
-  headers: new Map(Object.entries(headers)),
-  method: 'GET',
-  path: '/',
-  host: 'h',
-  requestId: '1',
-  contextExtensions: new Map(),
-});
+const facts = (headers: Record<string, string>) => makeFacts({ headers });
 
 describe('headersAreClean', () => {
   it.each([

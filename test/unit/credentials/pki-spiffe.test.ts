@@ -1,27 +1,13 @@
 // Certificate checks for the pki and spiffe credentials with certificates minted at run time.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { X509Certificate } from 'node:crypto';
-import type { RequestFacts } from '../../../src/check/facts.js';
 import { PkiVerifier, acceptsFingerprint } from '../../../src/credentials/pki.js';
 import { SpiffeVerifier } from '../../../src/credentials/spiffe.js';
 import type { Agent } from '../../../src/registry/records.js';
+import { makeFacts } from '../../helpers/facts.js';
 import { createCa, issueLeaf, type TestCa } from '../../helpers/certs.js';
 
-function facts(p: Partial<RequestFacts> & { headers?: Map<string, string> }): RequestFacts {
-  return {
-    sourcePrincipal: '',
-    sourceCertificate: '',
-    sourceAddress: '',
-    destinationPrincipal: '',
-    headers: new Map(),
-    method: 'GET',
-    path: '/',
-    host: 'h',
-    requestId: '1',
-    contextExtensions: new Map(),
-    ...p,
-  };
-}
+const facts = makeFacts;
 
 const ID = 'spiffe://example.org/agents/alpha';
 let ca: TestCa;

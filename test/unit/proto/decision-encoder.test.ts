@@ -6,19 +6,10 @@ import type { RequestFacts } from '../../../src/check/facts.js';
 import { buildResponse, type Mode } from '../../../src/check/response.js';
 import { DecisionEncoder } from '../../../src/proto/decision-encoder.js';
 import { encodeCheckResponse } from '../../../src/proto/encode-check-response.js';
+import { makeFacts } from '../../helpers/facts.js';
 
-const facts = (headers: Record<string, string>): RequestFacts => ({
-  sourcePrincipal: 'spiffe://example.org/a/b',
-  sourceCertificate: '',
-  sourceAddress: '',
-  destinationPrincipal: '',
-  headers: new Map(Object.entries(headers)),
-  method: 'GET',
-  path: '/',
-  host: 'h',
-  requestId: '1',
-  contextExtensions: new Map(),
-});
+const facts = (headers: Record<string, string>): RequestFacts =>
+  makeFacts({ headers, sourcePrincipal: 'spiffe://example.org/a/b' });
 
 const allow: Decision = {
   allowed: true,
