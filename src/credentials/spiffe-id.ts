@@ -19,6 +19,20 @@ const PREFIX = 'spiffe://';
  * all rejected by the character rules.
  */
 export function parseSpiffeId(id: string): SpiffeIdResult {
+  // Principals repeat on every request from the same workload: remember recent answers (bounded;
+  // results are immutable and depend on nothing but the string).
+  const hit = recent.get(id);
+  if (hit !== undefined) return hit;
+  const result = parse(id);
+  if (recent.size >= RECENT_MAX) recent.clear();
+  if (id.length <= MAX_ID_BYTES) recent.set(id, result);
+  return result;
+}
+
+const RECENT_MAX = 4096;
+const recent = new Map<string, SpiffeIdResult>();
+
+function parse(id: string): SpiffeIdResult {
   if (Buffer.byteLength(id, 'utf8') > MAX_ID_BYTES) return fail('longer than 2048 bytes');
   if (!id.startsWith(PREFIX)) return fail('scheme is missing or invalid');
   const rest = id.slice(PREFIX.length);
