@@ -70,29 +70,16 @@ function need(value: string | undefined, usage: string): string {
   return value;
 }
 
-export function agentsCommand(
-  argv: string[],
-  out: Out,
-  errOut: Out = process.stderr,
-): Promise<number> {
-  return reported(() => agents(argv, out), errOut);
+type Command = (argv: string[], out: Out, errOut?: Out) => Promise<number>;
+
+/** A subcommand whose admin errors (validation, not found, conflict) are printed, exit status 1. */
+function command(run: (argv: string[], out: Out) => Promise<number>): Command {
+  return (argv, out, errOut = process.stderr) => reported(() => run(argv, out), errOut);
 }
 
-export function tenantsCommand(
-  argv: string[],
-  out: Out,
-  errOut: Out = process.stderr,
-): Promise<number> {
-  return reported(() => tenants(argv, out), errOut);
-}
-
-export function keysAdminCommand(
-  argv: string[],
-  out: Out,
-  errOut: Out = process.stderr,
-): Promise<number> {
-  return reported(() => keys(argv, out), errOut);
-}
+export const agentsCommand = command((argv, out) => agents(argv, out));
+export const tenantsCommand = command((argv, out) => tenants(argv, out));
+export const keysAdminCommand = command((argv, out) => keys(argv, out));
 
 async function agents(argv: string[], out: Out): Promise<number> {
   const [sub, ...rest] = argv;

@@ -13,6 +13,9 @@ export interface SpiffeOptions {
   readonly clockSkewMs: number;
 }
 
+/** The right-most XFCC element named several URI SANs: an X.509-SVID never does. */
+const SEVERAL_URIS = Symbol('several URI SANs');
+
 export class SpiffeVerifier implements CredentialVerifier {
   readonly kind = 'spiffe';
 
@@ -21,6 +24,7 @@ export class SpiffeVerifier implements CredentialVerifier {
   verify(facts: RequestFacts, nowMs: number): CredentialResult {
     const candidate = this.candidate(facts);
     if (candidate === undefined) return ABSENT;
+    if (candidate === SEVERAL_URIS) return invalid('invalid_spiffe_id');
     // Envoy falls back to a DNS SAN or the Subject when a certificate has no URI SAN: those are not
     // SPIFFE credentials at all. Anything that claims the spiffe scheme must parse strictly.
     if (!/^spiffe:/i.test(candidate)) return ABSENT;
@@ -49,7 +53,7 @@ export class SpiffeVerifier implements CredentialVerifier {
     };
   }
 
-  private candidate(facts: RequestFacts): string | undefined {
+  private candidate(facts: RequestFacts): string | typeof SEVERAL_URIS | undefined {
     // The TLS handshake beats any header: when Envoy saw a client certificate, headers are ignored.
     if (facts.sourcePrincipal !== '') return facts.sourcePrincipal;
     if (this.opts.trustXfcc) {
@@ -57,7 +61,7 @@ export class SpiffeVerifier implements CredentialVerifier {
       if (xfcc !== undefined) {
         const uris = rightmostElement(xfcc)?.get('uri');
         if (uris !== undefined && uris.length > 0) {
-          if (uris.length > 1) return 'spiffe:invalid-several-uri-sans';
+          if (uris.length > 1) return SEVERAL_URIS;
           if (uris[0] !== '') return uris[0];
         }
       }
