@@ -13,13 +13,12 @@ export const CA_CN = 'agent-authz bench CA';
 export const JWT_AUDIENCE = 'agent-authz-bench';
 
 export type PathName = 'spiffe' | 'pki' | 'api_key' | 'jwt_rs256' | 'jwt_es256';
-export const HIT_PATHS: readonly PathName[] = [
-  'spiffe',
-  'pki',
-  'api_key',
-  'jwt_rs256',
-  'jwt_es256',
-];
+const ALL_HIT_PATHS: readonly PathName[] = ['spiffe', 'pki', 'api_key', 'jwt_rs256', 'jwt_es256'];
+/** Every cache-hit path, or the comma-separated subset in BENCH_PATHS (for quicker A/B runs). */
+export const HIT_PATHS: readonly PathName[] =
+  process.env.BENCH_PATHS === undefined
+    ? ALL_HIT_PATHS
+    : ALL_HIT_PATHS.filter((p) => process.env.BENCH_PATHS!.split(',').includes(p));
 
 export interface Fixtures {
   readonly tenant: Tenant;

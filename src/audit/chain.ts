@@ -9,6 +9,7 @@ import type {
   ChainedRecord,
   CheckpointRecord,
   GapAuditInput,
+  StoredRecord,
 } from './types.js';
 
 /** prev_hash of seq 1: a fixed value, so a chain cannot be started "in the middle" unnoticed. */
@@ -96,6 +97,17 @@ export function recordHash(record: Readonly<Record<string, unknown>>): string {
 }
 
 /**
+ * The stored JSON line of a record sealed on the fast path, kept on the record under a symbol
+ * (JSON.stringify skips symbol keys) so sinks write it instead of serialising the record again.
+ */
+const STORED_LINE = Symbol('storedLine');
+
+/** The JSON line a sink stores for `record`: the one sealing produced, or a fresh one. */
+export function storedLine(record: StoredRecord): string {
+  return (record as { [STORED_LINE]?: string })[STORED_LINE] ?? JSON.stringify(record);
+}
+
+/**
  * Appends `body` to the chain ending at `head`. Undefined fields are left out (JSON would drop
  * them anyway, and the verifier must hash exactly what was stored); non-finite numbers become
  * null for the same reason. Chain fields are set last so a body can never override them.
@@ -105,6 +117,8 @@ export function sealRecord(
   writer: string,
   head: ChainHead,
 ): ChainedRecord {
+  const fast = sealFlat(body as unknown as Readonly<Record<string, unknown>>, writer, head);
+  if (fast !== undefined) return fast;
   const unhashed: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(body)) {
     if (v === undefined) continue;
@@ -116,6 +130,58 @@ export function sealRecord(
   unhashed.hash = recordHash(unhashed);
   return unhashed as unknown as ChainedRecord;
 }
+
+const CHAIN_KEYS = ['prev_hash', 'seq', 'writer'];
+
+/**
+ * The hot path's sealing, for flat bodies (strings, numbers, booleans, null): the record is built
+ * with its keys already in canonical (sorted) order, so one JSON.stringify is both the canonical
+ * form to hash and, with the hash appended, the line to store. Same bytes hashed as the general
+ * path (the chain tests hold it to that); undefined sends anything else down the general path.
+ */
+function sealFlat(
+  body: Readonly<Record<string, unknown>>,
+  writer: string,
+  head: ChainHead,
+): ChainedRecord | undefined {
+  // Bodies built in sorted key order make this sort a single linear merge.
+  const keys = Object.keys(body).concat(CHAIN_KEYS).sort();
+  const out: Record<string, unknown> = {};
+  let prev = '';
+  for (const k of keys) {
+    let v: unknown;
+    if (k === 'writer' || k === 'seq' || k === 'prev_hash') {
+      // A body field of that name is overridden by the chain's own, as on the general path.
+      if (k === prev) continue;
+      v = k === 'writer' ? writer : k === 'seq' ? head.seq + 1 : head.hash;
+    } else {
+      v = body[k];
+      if (v === undefined || k === 'hash') continue;
+    }
+    prev = k;
+    if (!safeKey(k)) return undefined;
+    if (typeof v === 'string') {
+      if (!v.isWellFormed()) return undefined;
+    } else if (typeof v === 'number') {
+      if (!Number.isFinite(v)) v = null;
+    } else if (typeof v !== 'boolean' && v !== null) return undefined;
+    out[k] = v;
+  }
+  const canonical = JSON.stringify(out);
+  const hash = sha256Hex(canonical);
+  out.hash = hash;
+  (out as { [STORED_LINE]?: string })[STORED_LINE] = `${canonical.slice(0, -1)},"hash":"${hash}"}`;
+  return out as unknown as ChainedRecord;
+}
+
+/** Keys JSON.stringify keeps in insertion order on a plain object: checked once per key name. */
+function safeKey(k: string): boolean {
+  if (SAFE_KEYS.has(k)) return true;
+  if (k === '__proto__' || INDEX_LIKE.test(k) || !k.isWellFormed()) return false;
+  if (SAFE_KEYS.size < 1024) SAFE_KEYS.add(k);
+  return true;
+}
+const SAFE_KEYS = new Set<string>();
 
 /** A checkpoint for `head`, HMAC-signed when a key is configured and unsigned otherwise. */
 export function makeCheckpoint(

@@ -3,7 +3,7 @@
 // or power loss; a crash mid-write can leave at most one torn line, which is never rewritten
 // (the verifier reports it as `malformed`) but is closed with a newline before the next write.
 import { open, type FileHandle } from 'node:fs/promises';
-import { GENESIS, headOfRecord, parseRecord } from './chain.js';
+import { GENESIS, headOfRecord, parseRecord, storedLine } from './chain.js';
 import type { AuditSink } from './sink.js';
 import type { ChainHead, StoredRecord } from './types.js';
 
@@ -29,7 +29,7 @@ export class FileSink implements AuditSink {
   async write(records: readonly StoredRecord[]): Promise<void> {
     const fh = await this.file();
     let text = this.needsNewline ? '\n' : '';
-    for (const r of records) text += `${JSON.stringify(r)}\n`;
+    for (const r of records) text += `${storedLine(r)}\n`;
     // Whatever happens below, the file may now end mid-line until readHead looks again.
     this.needsNewline = true;
     await fh.writeFile(text, 'utf8');

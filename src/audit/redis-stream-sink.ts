@@ -3,7 +3,7 @@
 // stream never ends half-way through a batch. Entries with a single `record` field still verify.
 import type { Cluster, Redis } from 'ioredis';
 import type { Metrics } from '../observability/metrics.js';
-import { GENESIS, headOfRecord, parseRecord } from './chain.js';
+import { GENESIS, headOfRecord, parseRecord, storedLine } from './chain.js';
 import type { AuditSink } from './sink.js';
 import type { ChainHead, StoredRecord } from './types.js';
 
@@ -76,7 +76,7 @@ export class RedisStreamSink implements AuditSink {
     const trim = maxLen === undefined ? [] : ['MAXLEN', '~', String(maxLen)];
     if (records.length === 0) return;
     let text = '';
-    for (const r of records) text += (text === '' ? '' : '\n') + JSON.stringify(r);
+    for (const r of records) text += (text === '' ? '' : '\n') + storedLine(r);
     try {
       await client.xadd(key, ...trim, '*', RECORDS_FIELD, text);
     } catch (err) {

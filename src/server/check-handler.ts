@@ -32,6 +32,7 @@ export class CheckHandler {
   private readonly decisionCounters = new Map<string, { inc(): void }>();
   private readonly allowDuration: { observe(v: number): void };
   private readonly denyDuration: { observe(v: number): void };
+  private readonly clock = new IsoClock();
 
   constructor(private readonly opts: CheckHandlerOptions) {
     this.budget = new DecisionBudget(opts.budgetMs);
@@ -112,25 +113,26 @@ export class CheckHandler {
     (decision.allowed ? this.allowDuration : this.denyDuration).observe(seconds);
     const traceparent = facts?.headers.get('traceparent');
     const trace = traceparent === undefined ? null : TRACEPARENT.exec(traceparent);
+    // Keys in sorted order: the audit trail's canonical JSON then needs no reordering.
     this.opts.auditor.record({
-      type: 'decision',
-      time: new Date().toISOString(),
-      decision_id: decisionId,
-      trace_id: trace?.[1],
-      decision: verdict,
-      mode: this.opts.mode,
-      reason,
-      identity_method: who?.method,
       agent_id: who?.agentId,
-      tenant: who?.tenant,
-      role: who?.role,
       credential_ref: who?.credentialRef,
-      source_principal: facts?.sourcePrincipal === '' ? undefined : facts?.sourcePrincipal,
+      decision: verdict,
+      decision_id: decisionId,
       destination: facts?.contextExtensions.get('service') ?? facts?.host,
+      identity_method: who?.method,
+      latency_us: Math.round(seconds * 1e6),
       method: facts?.method,
+      mode: this.opts.mode,
       // The query string can carry tokens (?access_token=…): only the path part is audited.
       path: facts === undefined ? undefined : stripQuery(facts.path),
-      latency_us: Math.round(seconds * 1e6),
+      reason,
+      role: who?.role,
+      source_principal: facts?.sourcePrincipal === '' ? undefined : facts?.sourcePrincipal,
+      tenant: who?.tenant,
+      time: this.clock.iso(),
+      trace_id: trace?.[1],
+      type: 'decision',
     });
   }
 }
@@ -138,6 +140,21 @@ export class CheckHandler {
 function stripQuery(path: string): string {
   const q = path.indexOf('?');
   return q === -1 ? path : path.slice(0, q);
+}
+
+/** ISO-8601 time of now, formatted once per millisecond rather than once per decision. */
+class IsoClock {
+  private ms = 0;
+  private text = '';
+
+  iso(): string {
+    const now = Date.now();
+    if (now !== this.ms) {
+      this.ms = now;
+      this.text = new Date(now).toISOString();
+    }
+    return this.text;
+  }
 }
 
 interface Waiter {

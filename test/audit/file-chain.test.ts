@@ -182,3 +182,42 @@ describe('canonical JSON fast path', () => {
     expect(flatCanonicalJson({ a: '\ud800' })).toBeUndefined();
   });
 });
+
+describe('sealing fast path', () => {
+  it('hashes what the library canonicalises and stores a line that re-hashes to it', async () => {
+    const fc = (await import('fast-check')).default;
+    const canonicalize = (await import('canonicalize')).default;
+    const { sealRecord, storedLine, sha256Hex } = await import('../../src/audit/chain.js');
+    const value = fc.oneof(
+      fc.string({ unit: 'grapheme' }),
+      fc.double({ noNaN: true, noDefaultInfinity: true }),
+      fc.integer(),
+      fc.boolean(),
+      fc.constant(null),
+      fc.constant(undefined),
+      fc.constant(Infinity),
+    );
+    // Keys include the chain's own names, which the chain must override.
+    const key = fc.oneof(
+      fc.string({ unit: 'grapheme' }),
+      fc.constantFrom('seq', 'writer', 'prev_hash', 'hash', 'type', '__proto__', '7'),
+    );
+    const head = { seq: 41, hash: 'a'.repeat(64) };
+    fc.assert(
+      fc.property(fc.dictionary(key, value, { maxKeys: 14 }), (body) => {
+        const rec = sealRecord(body as never, 'w-1', head) as unknown as Record<string, unknown>;
+        const expected: Record<string, unknown> = {};
+        for (const [k, v] of Object.entries(body)) {
+          if (v === undefined || k === 'hash') continue;
+          expected[k] = typeof v === 'number' && !Number.isFinite(v) ? null : v;
+        }
+        Object.assign(expected, { writer: 'w-1', seq: 42, prev_hash: head.hash });
+        expect(rec.hash).toBe(sha256Hex(canonicalize(expected)!));
+        const stored = JSON.parse(storedLine(rec as never)) as Record<string, unknown>;
+        expect(stored).toEqual({ ...expected, hash: rec.hash });
+        expect(recordHash(stored)).toBe(rec.hash);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+});
