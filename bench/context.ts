@@ -5,6 +5,8 @@ export interface Context {
   /** h2load measuring seconds per run (after a 2 s warm-up). */
   readonly seconds: number;
   readonly latencySeconds: number;
+  /** Runs per latency row (median reported). */
+  readonly latencyRepeats: number;
   readonly hitRate: number;
   /** A rate well under capacity, to show latency without queueing. */
   readonly lowRate: number;

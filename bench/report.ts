@@ -51,7 +51,7 @@ export function report(r: Record<string, unknown>): string {
   if (lat !== undefined) {
     out.push(
       '',
-      'Latency at a fixed offered rate (open loop, measured from the scheduled send time; ms)',
+      'Latency at a fixed offered rate (open loop, from the scheduled send time; ms; median of runs)',
     );
     out.push(
       table(
@@ -64,6 +64,7 @@ export function report(r: Record<string, unknown>): string {
           'p99',
           'p99.9',
           'max',
+          'p99 each run',
           'errors',
           'target',
           '',
@@ -82,6 +83,7 @@ export function report(r: Record<string, unknown>): string {
             l.p99_ms,
             l.p999_ms,
             l.max_ms,
+            l.p99_runs_ms.join(' / '),
             errors,
             target === undefined ? '-' : `p99 <= ${target}`,
             target === undefined ? '' : ok(l.p99_ms <= target && errors === 0),

@@ -19,10 +19,14 @@ fi
 for tool in redis-server redis-cli taskset; do
   command -v "$tool" >/dev/null || { echo "bench needs $tool (Debian: redis-server, util-linux)" >&2; exit 1; }
 done
+bash bench/openloop/build.sh
 [ -f dist/src/cli/main.js ] || { echo "run 'make build' first (make bench does)" >&2; exit 1; }
 if [ "$(nproc)" -lt 2 ]; then
   echo "warning: fewer than 2 cores; server and load generator will share one" >&2
 fi
 
 limit=$(( ${BENCH_SOAK_SECONDS:-60} + 900 ))
-exec timeout --kill-after=10 "$limit" node --import tsx bench/run.ts
+# The harness itself stays off the server's core (it starts the servers pinned there).
+pin=()
+[ "${BENCH_SERVER_CPU:-0}" != none ] && pin=(taskset -c "${BENCH_LOAD_CPU:-1}")
+exec "${pin[@]}" timeout --kill-after=10 "$limit" node --import tsx bench/run.ts

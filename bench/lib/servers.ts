@@ -1,5 +1,5 @@
 // Starting the servers under test (baseline and agent-authz from dist/), and the load tools
-// (h2load for saturation throughput, bench/loadgen.ts for open-loop latency), all on 127.0.0.1.
+// (h2load for saturation throughput, bench/openloop for open-loop latency), all on 127.0.0.1.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort } from '../../test/helpers/redis.js';
@@ -119,6 +119,8 @@ export interface LoadgenResult {
   readonly denied: number;
   readonly grpcErrors: number;
   readonly transportErrors: number;
+  /** Largest delay between a request's scheduled and actual send: did the generator keep up? */
+  readonly late_sends_max_ms: number;
   readonly p50_ms: number;
   readonly p90_ms: number;
   readonly p99_ms: number;
@@ -126,15 +128,15 @@ export interface LoadgenResult {
   readonly max_ms: number;
 }
 
+export const OPENLOOP = join(ROOT, 'bench/openloop/openloop');
+
+/** Open-loop latency at a fixed offered rate with bench/openloop (C, on the load core). */
 export async function loadgen(
   port: number,
   frameFile: string,
-  o: { rate: number; seconds: number; warmup?: number; concurrency?: number; pin?: boolean },
+  o: { rate: number; seconds: number; warmup?: number; connections?: number; pin?: boolean },
 ): Promise<LoadgenResult> {
   const args = [
-    '--import',
-    'tsx',
-    join(ROOT, 'bench/loadgen.ts'),
     '--target',
     `127.0.0.1:${port}`,
     '--frames',
@@ -145,10 +147,10 @@ export async function loadgen(
     String(o.seconds),
     '--warmup',
     String(o.warmup ?? 2),
-    '--concurrency',
-    String(o.concurrency ?? 64),
+    '--connections',
+    String(o.connections ?? 2),
   ];
-  const out = await run(NODE, args, {
+  const out = await run(OPENLOOP, args, {
     timeoutMs: (o.seconds + (o.warmup ?? 2) + 30) * 1000,
     ...(o.pin === false ? {} : { cpu: LOAD_CPU }),
   });
