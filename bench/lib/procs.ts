@@ -3,6 +3,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
+import { cpus } from 'node:os';
 
 export const ROOT = new URL('../../', import.meta.url).pathname;
 export const SERVER_CPU = process.env.BENCH_SERVER_CPU ?? '0';
@@ -22,7 +23,10 @@ export function start(
   args: string[],
   opts: { cpu?: string; env?: NodeJS.ProcessEnv } = {},
 ): Proc {
-  const argv = opts.cpu === undefined ? [cmd, ...args] : ['taskset', '-c', opts.cpu, cmd, ...args];
+  // Unpinned still goes through taskset: the harness itself runs pinned to the load core, and a
+  // child would otherwise inherit that.
+  const cpu = opts.cpu ?? (SERVER_CPU === 'none' ? undefined : `0-${cpus().length - 1}`);
+  const argv = cpu === undefined ? [cmd, ...args] : ['taskset', '-c', cpu, cmd, ...args];
   const child = spawn(argv[0]!, argv.slice(1), {
     cwd: ROOT,
     env: { ...process.env, ...opts.env },

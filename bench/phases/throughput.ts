@@ -30,7 +30,12 @@ export async function sanity(
 ): Promise<void> {
   const client = new EnvoyCheckClient(`127.0.0.1:${port}`);
   try {
-    const res = await client.checkRaw(body);
+    // A server (or worker) still connecting to Redis denies with registry_unavailable: wait.
+    let res = await client.checkRaw(body);
+    for (let i = 0; i < 50 && reasonOf(res) === 'registry_unavailable'; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      res = await client.checkRaw(body);
+    }
     const reason = reasonOf(res);
     const agent = setHeaders(res)['x-agent-id'];
     if (reason !== 'allowed' || (expectAgent !== undefined && agent !== expectAgent))
