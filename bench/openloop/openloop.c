@@ -69,6 +69,7 @@ typedef struct gen {
   size_t total, first_measured, inflight;
   int64_t t0, late_max_ns;
   int64_t *lat_us;             // latencies of answered measured requests
+  int64_t *by_index_us;        // the same by request index (-1: no answer), for a timeline dump
   size_t nlat, sent, n[4];     // n[] is indexed by K_*; all counters cover measured requests only
 } gen_t;
 
@@ -93,7 +94,11 @@ static void finish(gen_t *g, req_t *r, int kind) {
   size_t i = (size_t)(r - g->reqs);
   if (i < g->first_measured) return;
   g->n[kind]++;
-  if (kind != K_TRANSPORT) g->lat_us[g->nlat++] = (mono_ns() - sched_ns(g, i)) / 1000;
+  if (kind != K_TRANSPORT) {
+    int64_t us = (mono_ns() - sched_ns(g, i)) / 1000;
+    g->lat_us[g->nlat++] = us;
+    g->by_index_us[i - g->first_measured] = us;
+  }
 }
 
 // Look for MARKER in the body, including across chunk boundaries, without buffering the body.
@@ -404,10 +409,12 @@ int main(int argc, char **argv) {
   if (load_frames(&g, frames_path, &file) != 0) goto out;
   g.reqs = calloc(g.total, sizeof *g.reqs);
   g.lat_us = calloc(measured, sizeof *g.lat_us);
+  g.by_index_us = malloc(measured * sizeof *g.by_index_us);
+  for (size_t i = 0; g.by_index_us && i < measured; i++) g.by_index_us[i] = -1;
   conns = calloc((size_t)nconn, sizeof *conns);
   ep = epoll_create1(EPOLL_CLOEXEC);
   tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-  if (!g.reqs || !g.lat_us || !conns || ep < 0 || tfd < 0) { perror("openloop: setup"); goto out; }
+  if (!g.reqs || !g.lat_us || !g.by_index_us || !conns || ep < 0 || tfd < 0) { perror("openloop: setup"); goto out; }
   for (int k = 0; k < nconn; k++) conns[k].fd = -1, conns[k].idx = (uint32_t)k, conns[k].g = &g;
   struct epoll_event tev = {.events = EPOLLIN, .data.u32 = TIMER_ID};
   if (epoll_ctl(ep, EPOLL_CTL_ADD, tfd, &tev) != 0) { perror("openloop: epoll"); goto out; }
@@ -470,6 +477,16 @@ int main(int argc, char **argv) {
   // Whatever is still open after the drain is unanswered (and a transport error).
   size_t unanswered = 0;
   for (size_t i = g.first_measured; i < g.total; i++) unanswered += g.reqs[i].state == R_SENT;
+  // OPENLOOP_TIMELINE=FILE: "<scheduled ms since measuring began> <latency us>" per measured
+  // request, to see when the slow ones happened (e.g. beside the server's --trace-gc).
+  const char *timeline = getenv("OPENLOOP_TIMELINE");
+  if (timeline && *timeline) {
+    FILE *tf = fopen(timeline, "w");
+    if (!tf) perror("openloop: timeline");
+    for (size_t i = 0; tf && i < measured; i++)
+      fprintf(tf, "%.3f %lld\n", (double)i * 1e3 / rate, (long long)g.by_index_us[i]);
+    if (tf) fclose(tf);
+  }
   qsort(g.lat_us, g.nlat, sizeof *g.lat_us, cmp_i64);
   char p50[32], p90[32], p99[32], p999[32], pmax[32];
   pct(p50, sizeof p50, &g, 0.50), pct(p90, sizeof p90, &g, 0.90), pct(p99, sizeof p99, &g, 0.99);
@@ -490,6 +507,7 @@ out:
   free(conns);
   free(g.reqs);
   free(g.lat_us);
+  free(g.by_index_us);
   free(g.frames);
   free(file);
   freeaddrinfo(ai);
