@@ -27,6 +27,8 @@ export interface CacheOptions {
   readonly now?: () => number;
 }
 
+type CacheResult = 'hit' | 'negative_hit' | 'miss' | 'stale';
+
 export class CachedRegistry implements RegistryReader {
   private readonly entries: LRUCache<string, Entry>;
   // "Not registered" answers live in their own, smaller LRU: anyone can mint lookups that miss,
@@ -39,6 +41,8 @@ export class CachedRegistry implements RegistryReader {
   private generation = 0;
   /** Entries read before this instant are not fresh, whatever their TTL says. */
   private revalidateBefore = 0;
+  /** Labelled counters resolved once: prom-client hashes a label object on every inc(). */
+  private readonly counted: Record<CacheResult, { inc(): void } | undefined>;
 
   constructor(
     private readonly store: RegistryStore,
@@ -46,16 +50,24 @@ export class CachedRegistry implements RegistryReader {
     private readonly metrics?: Metrics,
   ) {
     this.now = opts.now ?? Date.now;
+    const evicted = metrics?.cacheEvictions.labels({ cause: 'capacity' });
+    const child = (result: CacheResult) => metrics?.cacheRequests.labels({ result });
+    this.counted = {
+      hit: child('hit'),
+      negative_hit: child('negative_hit'),
+      miss: child('miss'),
+      stale: child('stale'),
+    };
     this.entries = new LRUCache<string, Entry>({
       max: opts.maxEntries,
       dispose: (_v, _k, reason) => {
-        if (reason === 'evict') metrics?.cacheEvictions.inc({ cause: 'capacity' });
+        if (reason === 'evict') evicted?.inc();
       },
     });
     this.negatives = new LRUCache<string, Entry>({
       max: Math.max(100, Math.min(10_000, opts.maxEntries)),
       dispose: (_v, _k, reason) => {
-        if (reason === 'evict') metrics?.cacheEvictions.inc({ cause: 'capacity' });
+        if (reason === 'evict') evicted?.inc();
       },
     });
     store.onInvalidate((keys) => this.invalidate(keys));
@@ -126,10 +138,10 @@ export class CachedRegistry implements RegistryReader {
     const now = this.now();
     const entry = this.entries.get(key) ?? this.negatives.get(key);
     if (entry !== undefined && now < entry.freshUntil && entry.fetchedAt > this.revalidateBefore) {
-      this.metrics?.cacheRequests.inc({ result: entry.value === null ? 'negative_hit' : 'hit' });
+      this.counted[entry.value === null ? 'negative_hit' : 'hit']?.inc();
       return entry.value ?? undefined;
     }
-    this.metrics?.cacheRequests.inc({ result: 'miss' });
+    this.counted.miss?.inc();
     try {
       const fresh = await this.load(key, load);
       return fresh.value ?? undefined;
@@ -137,7 +149,7 @@ export class CachedRegistry implements RegistryReader {
       // Serve what we had, but never beyond the staleness bound: that bound is how long a
       // revocation can go unseen while Redis is unreachable.
       if (entry !== undefined && now - entry.fetchedAt <= this.opts.maxStaleMs) {
-        this.metrics?.cacheRequests.inc({ result: 'stale' });
+        this.counted.stale?.inc();
         return entry.value ?? undefined;
       }
       throw err instanceof RegistryUnavailableError

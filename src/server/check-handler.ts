@@ -159,6 +159,8 @@ class IsoClock {
 
 interface Waiter {
   readonly deadline: number;
+  /** Answered (or expired): the sweep drops it without calling expire(). */
+  settled: boolean;
   expire(): void;
 }
 
@@ -167,10 +169,12 @@ interface Waiter {
  * a clearTimeout and a Promise.race per request (they showed in cache-hit profiles). A check that
  * overruns gets decision_timeout between budgetMs and budgetMs + one tick; the tick is a tenth of
  * the budget (at most 15 ms), so with the 150 ms budget the deny still beats Envoy's 200 ms default.
+ * Waiters sit in an array in deadline order (every waiter gets the same budget); answered ones are
+ * only marked, so a check allocates no hash-table churn (a Set's delete showed in heap profiles).
  */
 export class DecisionBudget {
-  // Insertion order is deadline order: every waiter gets the same budget.
-  private readonly waiting = new Set<Waiter>();
+  private waiting: Waiter[] = [];
+  private head = 0;
   private timer: NodeJS.Timeout | undefined;
   private readonly tickMs: number;
 
@@ -182,20 +186,21 @@ export class DecisionBudget {
     return new Promise<Decision>((resolve, reject) => {
       const w: Waiter = {
         deadline: startedMs + this.budgetMs,
+        settled: false,
         expire: () => resolve(deny('decision_timeout')),
       };
-      this.waiting.add(w);
+      this.waiting.push(w);
       if (this.timer === undefined) {
         this.timer = setInterval(() => this.sweep(), this.tickMs);
         this.timer.unref();
       }
       decision.then(
         (d) => {
-          this.waiting.delete(w);
+          w.settled = true;
           resolve(d);
         },
         (err: unknown) => {
-          this.waiting.delete(w);
+          w.settled = true;
           reject(err);
         },
       );
@@ -204,14 +209,25 @@ export class DecisionBudget {
 
   private sweep(): void {
     const now = performance.now();
-    for (const w of this.waiting) {
+    const q = this.waiting;
+    let i = this.head;
+    for (; i < q.length; i++) {
+      const w = q[i]!;
+      if (w.settled) continue;
       if (w.deadline > now) break;
-      this.waiting.delete(w);
+      w.settled = true;
       w.expire();
     }
-    if (this.waiting.size === 0) {
+    // Settled waiters behind the first pending one stay until it is answered or expires.
+    this.head = i;
+    if (this.head === q.length) {
+      this.waiting = [];
+      this.head = 0;
       clearInterval(this.timer);
       this.timer = undefined;
+    } else if (this.head > 1024 && this.head * 2 > q.length) {
+      this.waiting = q.slice(this.head);
+      this.head = 0;
     }
   }
 }

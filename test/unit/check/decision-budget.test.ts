@@ -1,0 +1,44 @@
+// The decision budget: answers that come in time pass through, late ones become decision_timeout,
+// and the waiters it keeps in deadline order never hold an answered check back.
+import { describe, expect, it } from 'vitest';
+import { deny, type Decision } from '../../../src/check/decision.js';
+import { DecisionBudget } from '../../../src/server/check-handler.js';
+
+const never = new Promise<Decision>(() => undefined);
+const after = (ms: number, d: Decision) =>
+  new Promise<Decision>((resolve) => setTimeout(() => resolve(d), ms));
+
+describe('DecisionBudget', () => {
+  it('passes an answer that arrives in time through unchanged', async () => {
+    const budget = new DecisionBudget(50);
+    const d = deny('agent_not_registered');
+    await expect(budget.race(after(5, d), performance.now())).resolves.toBe(d);
+  });
+
+  it('turns a check that never answers into decision_timeout', async () => {
+    const budget = new DecisionBudget(30);
+    const r = await budget.race(never, performance.now());
+    expect(r).toMatchObject({ allowed: false, reason: 'decision_timeout' });
+  });
+
+  it('keeps timing out stuck checks among many answered ones, and passes rejections on', async () => {
+    const budget = new DecisionBudget(40);
+    const answered: Promise<Decision>[] = [];
+    const stuck: Promise<Decision>[] = [];
+    for (let round = 0; round < 3; round++) {
+      for (let i = 0; i < 1500; i++)
+        answered.push(budget.race(Promise.resolve(deny('overloaded')), performance.now()));
+      stuck.push(budget.race(never, performance.now()));
+      await after(15, deny('overloaded'));
+    }
+    const failing = budget.race(Promise.reject(new Error('boom')), performance.now());
+    await expect(failing).rejects.toThrow('boom');
+    for (const r of await Promise.all(answered)) expect(r).toMatchObject({ reason: 'overloaded' });
+    for (const r of await Promise.all(stuck))
+      expect(r).toMatchObject({ reason: 'decision_timeout' });
+    // After everything settled, a new stuck check still times out (the timer restarts).
+    await expect(budget.race(never, performance.now())).resolves.toMatchObject({
+      reason: 'decision_timeout',
+    });
+  });
+});
