@@ -64,23 +64,33 @@ export function flatCanonicalJson(value: unknown): string | undefined {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return undefined;
   const obj = value as Record<string, unknown>;
   const keys = Object.keys(obj).sort();
-  // One JSON.stringify over a copy whose keys were inserted in sorted order: V8 keeps insertion
-  // order for string keys, except integer-like ones (always first, numerically), so those fall
-  // back to the library.
-  const sorted: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
+  // One JSON.stringify over a copy whose keys were inserted in sorted order.
+  const sorted: Record<string, unknown> = {};
   for (const k of keys) {
     const v = obj[k];
     if (v === undefined) continue;
-    if (INDEX_LIKE.test(k) || !k.isWellFormed()) return undefined;
-    if (typeof v === 'string') {
-      if (!v.isWellFormed()) return undefined;
-    } else if (typeof v === 'number') {
-      if (!Number.isFinite(v)) return undefined;
-    } else if (typeof v !== 'boolean' && v !== null) return undefined;
+    if (!isFlatEntry(k, v)) return undefined;
     sorted[k] = v;
   }
   return JSON.stringify(sorted);
 }
+
+/**
+ * Whether `k: v` serialises canonically from a plain object built in sorted key order: V8 keeps
+ * insertion order for string keys except integer-like ones (always first, numerically) and
+ * `__proto__` is not an own key there; values must be well-formed strings, finite numbers,
+ * booleans or null. Key names are few, so a checked one is remembered.
+ */
+function isFlatEntry(k: string, v: unknown): boolean {
+  if (!SAFE_KEYS.has(k)) {
+    if (k === '__proto__' || INDEX_LIKE.test(k) || !k.isWellFormed()) return false;
+    if (SAFE_KEYS.size < 1024) SAFE_KEYS.add(k);
+  }
+  if (typeof v === 'string') return v.isWellFormed();
+  if (typeof v === 'number') return Number.isFinite(v);
+  return typeof v === 'boolean' || v === null;
+}
+const SAFE_KEYS = new Set<string>();
 const INDEX_LIKE = /^(0|[1-9][0-9]*)$/;
 
 export function sha256Hex(text: string): string {
@@ -159,12 +169,8 @@ function sealFlat(
       if (v === undefined || k === 'hash') continue;
     }
     prev = k;
-    if (!safeKey(k)) return undefined;
-    if (typeof v === 'string') {
-      if (!v.isWellFormed()) return undefined;
-    } else if (typeof v === 'number') {
-      if (!Number.isFinite(v)) v = null;
-    } else if (typeof v !== 'boolean' && v !== null) return undefined;
+    if (typeof v === 'number' && !Number.isFinite(v)) v = null;
+    if (!isFlatEntry(k, v)) return undefined;
     out[k] = v;
   }
   const canonical = JSON.stringify(out);
@@ -173,15 +179,6 @@ function sealFlat(
   (out as { [STORED_LINE]?: string })[STORED_LINE] = `${canonical.slice(0, -1)},"hash":"${hash}"}`;
   return out as unknown as ChainedRecord;
 }
-
-/** Keys JSON.stringify keeps in insertion order on a plain object: checked once per key name. */
-function safeKey(k: string): boolean {
-  if (SAFE_KEYS.has(k)) return true;
-  if (k === '__proto__' || INDEX_LIKE.test(k) || !k.isWellFormed()) return false;
-  if (SAFE_KEYS.size < 1024) SAFE_KEYS.add(k);
-  return true;
-}
-const SAFE_KEYS = new Set<string>();
 
 /** A checkpoint for `head`, HMAC-signed when a key is configured and unsigned otherwise. */
 export function makeCheckpoint(
