@@ -478,11 +478,14 @@ int main(int argc, char **argv) {
   size_t unanswered = 0;
   for (size_t i = g.first_measured; i < g.total; i++) unanswered += g.reqs[i].state == R_SENT;
   // OPENLOOP_TIMELINE=FILE: "<scheduled ms since measuring began> <latency us>" per measured
-  // request, to see when the slow ones happened (e.g. beside the server's --trace-gc).
+  // request, to see when the slow ones happened (e.g. beside the server's --trace-gc). The first
+  // line, "# start_mono_ns N", is when measuring began on CLOCK_MONOTONIC, the clock V8's CPU
+  // profiles (--cpu-prof) time their samples with, so the two can be laid side by side.
   const char *timeline = getenv("OPENLOOP_TIMELINE");
   if (timeline && *timeline) {
     FILE *tf = fopen(timeline, "w");
     if (!tf) perror("openloop: timeline");
+    if (tf) fprintf(tf, "# start_mono_ns %lld\n", (long long)sched_ns(&g, g.first_measured));
     for (size_t i = 0; tf && i < measured; i++)
       fprintf(tf, "%.3f %lld\n", (double)i * 1e3 / rate, (long long)g.by_index_us[i]);
     if (tf) fclose(tf);
