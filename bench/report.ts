@@ -1,5 +1,5 @@
 // The printed summary: every figure beside its SPEC §9 target, and the ratio to the baseline.
-import type { PathThroughput, LatencyRow } from './phases/throughput.js';
+import { FLOOR_PATH, type PathThroughput, type LatencyRow } from './phases/throughput.js';
 import type { RevocationResult } from './phases/revocation.js';
 import type { MemoryResult } from './phases/memory.js';
 import type { WorkersResult } from './phases/workers.js';
@@ -65,6 +65,7 @@ export function report(r: Record<string, unknown>): string {
           'p99.9',
           'max',
           'p99 each run',
+          'CPU %',
           'errors',
           'target',
           '',
@@ -72,8 +73,9 @@ export function report(r: Record<string, unknown>): string {
         lat.map((l) => {
           const target =
             l.rate === hitRate || l.path === 'cache_miss' ? P99_TARGET[l.path] : undefined;
-          const errors =
-            l.grpcErrors + l.transportErrors + (l.path.startsWith('baseline') ? 0 : l.denied);
+          // The constant-answer servers' allow carries no agent headers: only gRPC errors count.
+          const constant = l.path.startsWith('baseline') || l.path === FLOOR_PATH;
+          const errors = l.grpcErrors + l.transportErrors + (constant ? 0 : l.denied);
           return [
             l.path,
             l.rate,
@@ -84,6 +86,7 @@ export function report(r: Record<string, unknown>): string {
             l.p999_ms,
             l.max_ms,
             l.p99_runs_ms.join(' / '),
+            l.server_cpu_pct ?? '-',
             errors,
             target === undefined ? '-' : `p99 <= ${target}`,
             target === undefined ? '' : ok(l.p99_ms <= target && errors === 0),

@@ -102,6 +102,16 @@ export function rssMiB(pid: number): number {
   return m === null ? NaN : Number(m[1]) / 1024;
 }
 
+/** CPU time (user + system, all threads) a process has used so far, in seconds. */
+export function cpuSeconds(pid: number): number {
+  // Fields after the command name: state is field 3, utime and stime are fields 14 and 15.
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / CLOCK_TICKS;
+}
+/** USER_HZ: the unit of /proc/<pid>/stat times, 100 on every Linux platform Node runs on. */
+const CLOCK_TICKS = 100;
+
 /** The pids of a process's children (the workers of a cluster primary). */
 export function childPids(pid: number): number[] {
   try {

@@ -3,7 +3,16 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort } from '../../test/helpers/redis.js';
-import { LOAD_CPU, ROOT, SERVER_CPU, run, start, waitForPort, type Proc } from './procs.js';
+import {
+  LOAD_CPU,
+  ROOT,
+  SERVER_CPU,
+  cpuSeconds,
+  run,
+  start,
+  waitForPort,
+  type Proc,
+} from './procs.js';
 
 export interface Server {
   readonly proc: Proc;
@@ -20,6 +29,19 @@ export async function startBaseline(cpu: string | undefined = SERVER_CPU): Promi
     'baseline',
     NODE,
     ['--import', 'tsx', 'bench/baseline-server.ts', String(grpcPort)],
+    cpu === undefined ? {} : { cpu },
+  );
+  await waitForPort(grpcPort, proc);
+  return { proc, grpcPort, httpPort: 0, stop: () => proc.stop() };
+}
+
+/** The transport floor (bench/floor-server.ts): agent-authz's listener, constant allow. */
+export async function startFloor(cpu: string | undefined = SERVER_CPU): Promise<Server> {
+  const grpcPort = await freePort();
+  const proc = start(
+    'floor',
+    NODE,
+    [...RUNTIME_FLAGS, '--import', 'tsx', 'bench/floor-server.ts', String(grpcPort)],
     cpu === undefined ? {} : { cpu },
   );
   await waitForPort(grpcPort, proc);
@@ -130,6 +152,8 @@ export interface LoadgenResult {
   readonly denied: number;
   readonly grpcErrors: number;
   readonly transportErrors: number;
+  /** CPU the server process used over the run (warm-up included), in % of one core. */
+  readonly server_cpu_pct?: number;
   /** Largest delay between a request's scheduled and actual send: did the generator keep up? */
   readonly late_sends_max_ms: number;
   readonly p50_ms: number;
@@ -145,7 +169,15 @@ export const OPENLOOP = join(ROOT, 'bench/openloop/openloop');
 export async function loadgen(
   port: number,
   frameFile: string,
-  o: { rate: number; seconds: number; warmup?: number; connections?: number; pin?: boolean },
+  o: {
+    rate: number;
+    seconds: number;
+    warmup?: number;
+    connections?: number;
+    pin?: boolean;
+    /** The server's pid: its CPU use over the run is reported as server_cpu_pct. */
+    serverPid?: number | undefined;
+  },
 ): Promise<LoadgenResult> {
   const args = [
     '--target',
@@ -161,11 +193,17 @@ export async function loadgen(
     '--connections',
     String(o.connections ?? 2),
   ];
+  const cpu0 = o.serverPid === undefined ? 0 : cpuSeconds(o.serverPid);
+  const t0 = performance.now();
   const out = await run(OPENLOOP, args, {
     timeoutMs: (o.seconds + (o.warmup ?? 2) + 30) * 1000,
     ...(o.pin === false ? {} : { cpu: LOAD_CPU }),
   });
-  return JSON.parse(out.trim().split('\n').pop()!) as LoadgenResult;
+  const result = JSON.parse(out.trim().split('\n').pop()!) as LoadgenResult;
+  if (o.serverPid === undefined) return result;
+  const used = cpuSeconds(o.serverPid) - cpu0;
+  const wall = (performance.now() - t0) / 1000;
+  return { ...result, server_cpu_pct: Math.round((used / wall) * 100) };
 }
 
 export function writeFrames(dir: string, name: string, frames: Buffer[]): string {

@@ -8,6 +8,7 @@ import {
   scrape,
   startAuthz,
   startBaseline,
+  startFloor,
   writeFrames,
   type LoadgenResult,
   type Server,
@@ -122,6 +123,8 @@ export async function alternate(
   return [sa, sb, failed];
 }
 
+export const FLOOR_PATH = 'floor: node:http2, constant allow';
+
 export interface LatencyRow extends LoadgenResult {
   readonly path: string;
   readonly rate: number;
@@ -137,6 +140,7 @@ export interface LatencyRow extends LoadgenResult {
  */
 export async function latency(ctx: Context, f: Fixtures): Promise<LatencyRow[]> {
   const baseline = await startBaseline();
+  const floor = await startFloor();
   const authz = await startAuthz('agent-authz', {
     env: ctx.authzEnv,
     cpu: ctx.serverCpu,
@@ -145,9 +149,13 @@ export async function latency(ctx: Context, f: Fixtures): Promise<LatencyRow[]> 
   });
   const file = (p: PathName) => writeFrames(ctx.tmp, `lat-${p}`, [grpcFrame(f.bodies[p])]);
   // SPIFFE also at a low rate: the latency of the path itself, without queueing.
+  // The floor (agent-authz's listener answering a constant allow) shows what Node's HTTP/2 core
+  // alone costs at each rate on this machine: no server on node:http2 can do better.
   const specs: { path: string; rate: number; server: Server; file: string }[] = [
     { path: 'baseline (spiffe bytes)', rate: ctx.lowRate, server: baseline, file: file('spiffe') },
     { path: 'baseline (spiffe bytes)', rate: ctx.hitRate, server: baseline, file: file('spiffe') },
+    { path: FLOOR_PATH, rate: ctx.lowRate, server: floor, file: file('spiffe') },
+    { path: FLOOR_PATH, rate: ctx.hitRate, server: floor, file: file('spiffe') },
     { path: 'spiffe', rate: ctx.lowRate, server: authz, file: file('spiffe') },
     ...(['spiffe', 'pki', 'api_key', 'jwt_rs256'] as const).map((p) => ({
       path: p as string,
@@ -163,14 +171,16 @@ export async function latency(ctx: Context, f: Fixtures): Promise<LatencyRow[]> 
         const r = await loadgen(s.server.grpcPort, s.file, {
           rate: s.rate,
           seconds: ctx.latencySeconds,
+          serverPid: s.server.proc.child.pid,
         });
         runs[i]!.push(r);
         ctx.log(
-          `  latency ${s.path} @${s.rate}/s run ${rep + 1}: p50 ${r.p50_ms} ms, p99 ${r.p99_ms} ms`,
+          `  latency ${s.path} @${s.rate}/s run ${rep + 1}: p50 ${r.p50_ms} ms, p99 ${r.p99_ms} ms, server CPU ${r.server_cpu_pct}%`,
         );
       }
   } finally {
     await baseline.stop();
+    await floor.stop();
     await authz.stop();
   }
   const rows = specs.map((s, i) => ({ path: s.path, rate: s.rate, ...medianRun(runs[i]!) }));
@@ -181,10 +191,10 @@ export async function latency(ctx: Context, f: Fixtures): Promise<LatencyRow[]> 
 /** Per-field medians over runs (errors summed): one stalled run cannot decide a row alone. */
 function medianRun(runs: LoadgenResult[]): LoadgenResult & { p99_runs_ms: number[] } {
   const med = (k: keyof LoadgenResult) => {
-    const v = runs.map((r) => r[k]).sort((a, b) => a - b);
+    const v = runs.map((r) => r[k] ?? NaN).sort((a, b) => a - b);
     return v[Math.floor(v.length / 2)]!;
   };
-  const sum = (k: keyof LoadgenResult) => runs.reduce((t, r) => t + r[k], 0);
+  const sum = (k: keyof LoadgenResult) => runs.reduce((t, r) => t + (r[k] ?? 0), 0);
   return {
     achieved_per_s: med('achieved_per_s'),
     ok: sum('ok'),
@@ -197,6 +207,7 @@ function medianRun(runs: LoadgenResult[]): LoadgenResult & { p99_runs_ms: number
     p99_ms: med('p99_ms'),
     p999_ms: med('p999_ms'),
     max_ms: Math.max(...runs.map((r) => r.max_ms)),
+    server_cpu_pct: med('server_cpu_pct'),
     p99_runs_ms: runs.map((r) => r.p99_ms),
   };
 }
@@ -224,7 +235,11 @@ async function cacheMiss(ctx: Context): Promise<LatencyRow> {
     const misses0 = await scrape(authz.httpPort, metric, 'result="miss"');
     const runs: LoadgenResult[] = [];
     for (let rep = 0; rep < ctx.latencyRepeats; rep++) {
-      const r = await loadgen(authz.grpcPort, file, { rate, seconds: ctx.latencySeconds });
+      const r = await loadgen(authz.grpcPort, file, {
+        rate,
+        seconds: ctx.latencySeconds,
+        serverPid: authz.proc.child.pid,
+      });
       runs.push(r);
       ctx.log(
         `  latency cache-miss @${rate}/s run ${rep + 1}: p50 ${r.p50_ms} ms, p99 ${r.p99_ms} ms`,
