@@ -35,13 +35,16 @@ export async function startBaseline(cpu: string | undefined = SERVER_CPU): Promi
   return { proc, grpcPort, httpPort: 0, stop: () => proc.stop() };
 }
 
-/** The transport floor (bench/floor-server.ts): agent-authz's listener, constant allow. */
-export async function startFloor(cpu: string | undefined = SERVER_CPU): Promise<Server> {
+/** The transport floor (bench/floor-server.ts): an agent-authz listener, constant allow. */
+export async function startFloor(
+  transport: 'h2c' | 'http2',
+  cpu: string | undefined = SERVER_CPU,
+): Promise<Server> {
   const grpcPort = await freePort();
   const proc = start(
-    'floor',
+    `floor-${transport}`,
     NODE,
-    [...RUNTIME_FLAGS, '--import', 'tsx', 'bench/floor-server.ts', String(grpcPort)],
+    [...RUNTIME_FLAGS, '--import', 'tsx', 'bench/floor-server.ts', String(grpcPort), transport],
     cpu === undefined ? {} : { cpu },
   );
   await waitForPort(grpcPort, proc);

@@ -123,7 +123,8 @@ export async function alternate(
   return [sa, sb, failed];
 }
 
-export const FLOOR_PATH = 'floor: node:http2, constant allow';
+export const FLOOR_PATH = 'floor: h2c listener, constant allow';
+export const FLOOR_HTTP2_PATH = 'floor: node:http2 listener, constant allow';
 
 export interface LatencyRow extends LoadgenResult {
   readonly path: string;
@@ -140,22 +141,31 @@ export interface LatencyRow extends LoadgenResult {
  */
 export async function latency(ctx: Context, f: Fixtures): Promise<LatencyRow[]> {
   const baseline = await startBaseline();
-  const floor = await startFloor();
+  const floor = await startFloor('h2c');
+  const floorHttp2 = await startFloor('http2');
   const authz = await startAuthz('agent-authz', {
     env: ctx.authzEnv,
     cpu: ctx.serverCpu,
     nodeArgs: ctx.nodeArgs,
     main: ctx.authzMain,
   });
+  // The same server on the previous default transport, for the before/after of the h2c one.
+  const authzHttp2 = await startAuthz('agent-authz-http2', {
+    env: { ...ctx.authzEnv, AGENT_AUTHZ_GRPC_TRANSPORT: 'http2' },
+    cpu: ctx.serverCpu,
+    nodeArgs: ctx.nodeArgs,
+    main: ctx.authzMain,
+  });
   const file = (p: PathName) => writeFrames(ctx.tmp, `lat-${p}`, [grpcFrame(f.bodies[p])]);
   // SPIFFE also at a low rate: the latency of the path itself, without queueing.
-  // The floor (agent-authz's listener answering a constant allow) shows what Node's HTTP/2 core
-  // alone costs at each rate on this machine: no server on node:http2 can do better.
+  // The floors (an agent-authz listener answering a constant allow) show what the transport alone
+  // costs at each rate on this machine: agent-authz cannot do better than its listener.
   const specs: { path: string; rate: number; server: Server; file: string }[] = [
     { path: 'baseline (spiffe bytes)', rate: ctx.lowRate, server: baseline, file: file('spiffe') },
     { path: 'baseline (spiffe bytes)', rate: ctx.hitRate, server: baseline, file: file('spiffe') },
     { path: FLOOR_PATH, rate: ctx.lowRate, server: floor, file: file('spiffe') },
     { path: FLOOR_PATH, rate: ctx.hitRate, server: floor, file: file('spiffe') },
+    { path: FLOOR_HTTP2_PATH, rate: ctx.hitRate, server: floorHttp2, file: file('spiffe') },
     { path: 'spiffe', rate: ctx.lowRate, server: authz, file: file('spiffe') },
     ...(['spiffe', 'pki', 'api_key', 'jwt_rs256'] as const).map((p) => ({
       path: p as string,
@@ -163,6 +173,12 @@ export async function latency(ctx: Context, f: Fixtures): Promise<LatencyRow[]> 
       server: authz,
       file: file(p),
     })),
+    {
+      path: 'spiffe, node:http2 transport',
+      rate: ctx.hitRate,
+      server: authzHttp2,
+      file: file('spiffe'),
+    },
   ];
   const runs: LoadgenResult[][] = specs.map(() => []);
   try {
@@ -181,7 +197,9 @@ export async function latency(ctx: Context, f: Fixtures): Promise<LatencyRow[]> 
   } finally {
     await baseline.stop();
     await floor.stop();
+    await floorHttp2.stop();
     await authz.stop();
+    await authzHttp2.stop();
   }
   const rows = specs.map((s, i) => ({ path: s.path, rate: s.rate, ...medianRun(runs[i]!) }));
   rows.push(await cacheMiss(ctx));

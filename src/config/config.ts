@@ -65,7 +65,7 @@ const schema = z
     admin_port: port.default(8181),
     admin_enabled: bool.default(true),
     // node:http2 speaks gRPC directly (fast path); grpc-js is the conservative fallback.
-    grpc_transport: z.enum(['http2', 'grpc-js']).default('http2'),
+    grpc_transport: z.enum(['h2c', 'http2', 'grpc-js']).default('h2c'),
     workers: z.coerce.number().int().min(1).max(64).default(1),
     log_level: z
       .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])

@@ -14,7 +14,12 @@ import { EmbeddedStore } from '../registry/embedded-store.js';
 import { RedisStore } from '../registry/redis-store.js';
 import type { RegistryStore } from '../registry/registry.js';
 import { CheckHandler } from './check-handler.js';
-import { bindGrpc, createGrpcServer, createH2GrpcServer } from './grpc-server.js';
+import {
+  bindGrpc,
+  createGrpcServer,
+  createH2GrpcServer,
+  createH2cGrpcServer,
+} from './grpc-server.js';
 import { HealthService } from './health.js';
 import { createHttpServer, listen } from './http-server.js';
 import { buildAuditor, buildAdminServer, buildTokenVerifiers } from './wiring.js';
@@ -193,6 +198,13 @@ async function listenGrpc(
           });
         }),
     };
+  }
+  if (config.grpc_transport === 'h2c') {
+    const server = createH2cGrpcServer(handler, health, {
+      maxConcurrentStreams: Math.max(1024, config.max_in_flight * 2),
+    });
+    const port = await server.listen(config.bind_address, config.grpc_port);
+    return { port, close: (graceMs) => server.close(graceMs) };
   }
   const server = createH2GrpcServer(handler, health, {
     // Above the in-flight limit, so overload is answered with a deny rather than REFUSED_STREAM.

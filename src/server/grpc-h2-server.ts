@@ -170,7 +170,7 @@ export class GrpcH2Server {
 }
 
 /** One length-prefixed gRPC message, possibly compressed; anything else is invalid (undefined). */
-function unframe(
+export function unframe(
   chunks: Buffer[],
   size: number,
   encoding: string | string[] | undefined,

@@ -10,7 +10,8 @@ import { decodeCheckRequest, type DecodeFailure } from '../proto/decode-check-re
 import { encodeCheckResponse } from '../proto/encode-check-response.js';
 import { messageType } from '../proto/schema.js';
 import type { CheckHandler } from './check-handler.js';
-import { GrpcH2Server, type UnaryRoute } from './grpc-h2-server.js';
+import { GrpcH2Server, type GrpcH2Options, type UnaryRoute } from './grpc-h2-server.js';
+import { GrpcH2cServer } from './grpc-h2c-server.js';
 import type { HealthService } from './health.js';
 
 export const CHECK_PATH = '/envoy.service.auth.v3.Authorization/Check';
@@ -70,20 +71,38 @@ export function checkRoute(handler: CheckHandler): UnaryRoute {
   };
 }
 
+/** Listener options shared by the node:http2 and h2c transports. */
+function h2Options(maxConcurrentStreams: number): GrpcH2Options {
+  return {
+    maxMessageBytes: 4 * 1024 * 1024,
+    maxConcurrentStreams,
+    keepaliveMs: 30_000,
+    keepaliveTimeoutMs: 10_000,
+    maxConnectionAgeMs: 15 * 60_000,
+    maxConnectionAgeGraceMs: 30_000,
+  };
+}
+
+function h2Routes(handler: CheckHandler, health: HealthService) {
+  return new Map([[CHECK_PATH, checkRoute(handler)], ...health.h2Routes()]);
+}
+
 /** The gRPC listener on node:http2 (default transport), serving Check and health. */
 export function createH2GrpcServer(
   handler: CheckHandler,
   health: HealthService,
   opts: { maxConcurrentStreams: number },
 ): GrpcH2Server {
-  return new GrpcH2Server(new Map([[CHECK_PATH, checkRoute(handler)], ...health.h2Routes()]), {
-    maxMessageBytes: 4 * 1024 * 1024,
-    maxConcurrentStreams: opts.maxConcurrentStreams,
-    keepaliveMs: 30_000,
-    keepaliveTimeoutMs: 10_000,
-    maxConnectionAgeMs: 15 * 60_000,
-    maxConnectionAgeGraceMs: 30_000,
-  });
+  return new GrpcH2Server(h2Routes(handler, health), h2Options(opts.maxConcurrentStreams));
+}
+
+/** The gRPC listener on agent-authz's own cleartext HTTP/2 (transport `h2c`). */
+export function createH2cGrpcServer(
+  handler: CheckHandler,
+  health: HealthService,
+  opts: { maxConcurrentStreams: number },
+): GrpcH2cServer {
+  return new GrpcH2cServer(h2Routes(handler, health), h2Options(opts.maxConcurrentStreams));
 }
 
 const UNFRAMED: DecodeFailure = { malformed: true, detail: 'invalid gRPC message framing' };

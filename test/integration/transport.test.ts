@@ -1,4 +1,4 @@
-// Both gRPC transports (node:http2, the default, and grpc-js) speak the protocol Envoy expects: a
+// The gRPC transports (node:http2, the default; h2c, our own HTTP/2; grpc-js) speak the protocol Envoy expects: a
 // grpc-js client and a raw HTTP/2 client see the same answers, framing errors on Check still get a
 // CheckResponse, and unknown methods get UNIMPLEMENTED.
 import http2 from 'node:http2';
@@ -72,7 +72,7 @@ function decodeAnswer(a: RawAnswer): DecodedResponse {
   return T.toObject(T.decode(a.body.subarray(5)), { defaults: false }) as DecodedResponse;
 }
 
-describe.each(['http2', 'grpc-js'] as const)('transport %s', (transport) => {
+describe.each(['h2c', 'http2', 'grpc-js'] as const)('transport %s', (transport) => {
   let srv: TestServer;
   let client: EnvoyCheckClient;
   beforeAll(async () => {
@@ -131,12 +131,13 @@ describe.each(['http2', 'grpc-js'] as const)('transport %s', (transport) => {
   });
 });
 
-describe('http2 transport specifics', () => {
+describe.each(['h2c', 'http2'] as const)('%s transport specifics', (transport) => {
   let srv: TestServer;
   beforeAll(async () => {
     srv = await startTestServer({
       registry_file: 'examples/registry.yaml',
       spiffe_trust_domains: 'example.org',
+      grpc_transport: transport,
     });
   });
   afterAll(async () => {

@@ -1,0 +1,305 @@
+// The h2c transport at the frame level, with a raw TCP client: what the interop tests (grpc-js and
+// node:http2 clients, nghttp2 in the bench) do not reach — CONTINUATION, padding, flow control
+// that holds a response back, PING, connection errors answered with GOAWAY — and random frames
+// that must never take the server down.
+import net from 'node:net';
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HeaderDecoder, encodeHeaders } from '../../src/server/hpack.js';
+import {
+  EnvoyCheckClient,
+  OfficialCheckResponse,
+  encodeOfficialRequest,
+  reasonOf,
+  type DecodedResponse,
+} from '../helpers/official-envoy.js';
+import { startTestServer, type TestServer } from '../helpers/server.js';
+
+const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
+const CHECK = '/envoy.service.auth.v3.Authorization/Check';
+const ALPHA = 'spiffe://example.org/agents/alpha';
+
+interface Frame {
+  type: number;
+  flags: number;
+  id: number;
+  payload: Buffer;
+}
+
+function frame(type: number, flags: number, id: number, payload: Uint8Array = Buffer.alloc(0)) {
+  const b = Buffer.alloc(9 + payload.length);
+  b.writeUIntBE(payload.length, 0, 3);
+  b[3] = type;
+  b[4] = flags;
+  b.writeUInt32BE(id, 5);
+  b.set(payload, 9);
+  return b;
+}
+
+function grpcMessage(payload: Uint8Array): Buffer {
+  const out = Buffer.alloc(5 + payload.length);
+  out.writeUInt32BE(payload.length, 1);
+  out.set(payload, 5);
+  return out;
+}
+
+function requestBlock(path = CHECK): Buffer {
+  return encodeHeaders([
+    [':method', 'POST'],
+    [':scheme', 'http'],
+    [':path', path],
+    [':authority', 'agent-authz'],
+    ['content-type', 'application/grpc'],
+    ['te', 'trailers'],
+  ]);
+}
+
+/** A raw HTTP/2 client: sends bytes as given, collects every frame the server sends. */
+class RawClient {
+  readonly frames: Frame[] = [];
+  closed = false;
+  private buf = Buffer.alloc(0);
+  private waiters: (() => void)[] = [];
+
+  private constructor(readonly socket: net.Socket) {
+    socket.on('data', (d: Buffer) => {
+      this.buf = Buffer.concat([this.buf, d]);
+      while (this.buf.length >= 9) {
+        const len = this.buf.readUIntBE(0, 3);
+        if (this.buf.length < 9 + len) break;
+        this.frames.push({
+          type: this.buf[3]!,
+          flags: this.buf[4]!,
+          id: this.buf.readUInt32BE(5) & 0x7fffffff,
+          payload: this.buf.subarray(9, 9 + len),
+        });
+        this.buf = this.buf.subarray(9 + len);
+      }
+      this.wake();
+    });
+    socket.on('close', () => {
+      this.closed = true;
+      this.wake();
+    });
+    socket.on('error', () => undefined);
+  }
+
+  static connect(port: number, settings: [number, number][] = []): Promise<RawClient> {
+    return new Promise((resolve, reject) => {
+      const socket = net.connect(port, '127.0.0.1', () => {
+        const c = new RawClient(socket);
+        const s = Buffer.alloc(settings.length * 6);
+        settings.forEach(([k, v], i) => {
+          s.writeUInt16BE(k, i * 6);
+          s.writeUInt32BE(v, i * 6 + 2);
+        });
+        socket.write(Buffer.concat([PREFACE, frame(4, 0, 0, s)]));
+        resolve(c);
+      });
+      socket.once('error', reject);
+    });
+  }
+
+  send(...bytes: Buffer[]): void {
+    this.socket.write(Buffer.concat(bytes));
+  }
+
+  /** Resolves with the first frame matching `pred` (or undefined when the socket closes or time runs out). */
+  async waitFor(pred: (f: Frame) => boolean, ms = 3000): Promise<Frame | undefined> {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const f = this.frames.find(pred);
+      if (f !== undefined || this.closed || Date.now() > deadline) return f;
+      await new Promise<void>((r) => {
+        this.waiters.push(r);
+        setTimeout(r, 20);
+      });
+    }
+  }
+
+  async waitClosed(ms = 3000): Promise<boolean> {
+    const deadline = Date.now() + ms;
+    while (!this.closed && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    return this.closed;
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+
+  private wake(): void {
+    for (const w of this.waiters.splice(0)) w();
+  }
+}
+
+function decodeCheck(data: Buffer): DecodedResponse {
+  const T = OfficialCheckResponse();
+  return T.toObject(T.decode(data.subarray(5)), { defaults: false }) as DecodedResponse;
+}
+
+describe('h2c transport at the frame level', () => {
+  let srv: TestServer;
+  let port: number;
+  beforeAll(async () => {
+    srv = await startTestServer({
+      registry_file: 'examples/registry.yaml',
+      spiffe_trust_domains: 'example.org',
+      grpc_transport: 'h2c',
+    });
+    port = srv.app.grpcPort;
+  });
+  afterAll(async () => {
+    await srv.stop();
+  });
+
+  it('answers a Check whose headers span HEADERS + CONTINUATION and whose body is padded DATA in two frames', async () => {
+    const c = await RawClient.connect(port);
+    const block = requestBlock();
+    const body = grpcMessage(encodeOfficialRequest({ principal: ALPHA }));
+    const half = body.length >> 1;
+    // PADDED DATA: pad length 3, then data, then 3 bytes of padding.
+    const padded = Buffer.concat([Buffer.from([3]), body.subarray(half), Buffer.alloc(3)]);
+    c.send(
+      frame(1, 0, 1, block.subarray(0, 10)), // HEADERS without END_HEADERS
+      frame(9, 0x4, 1, block.subarray(10)), // CONTINUATION with END_HEADERS
+      frame(0, 0, 1, body.subarray(0, half)),
+      frame(0, 0x1 | 0x8, 1, padded), // END_STREAM | PADDED
+    );
+    const trailers = await c.waitFor((f) => f.type === 1 && f.id === 1 && (f.flags & 1) === 1);
+    expect(trailers).toBeDefined();
+    const decoder = new HeaderDecoder();
+    const headerFrames = c.frames.filter((f) => f.type === 1 && f.id === 1);
+    expect(decoder.decode(headerFrames[0]!.payload, 100)).toEqual([
+      [':status', '200'],
+      ['content-type', 'application/grpc'],
+    ]);
+    expect(decoder.decode(trailers!.payload, 100)).toEqual([['grpc-status', '0']]);
+    const data = Buffer.concat(
+      c.frames.filter((f) => f.type === 0 && f.id === 1).map((f) => f.payload),
+    );
+    expect(reasonOf(decodeCheck(data))).toBe('allowed');
+    c.close();
+  });
+
+  it('answers PING with a PING ACK carrying the same payload', async () => {
+    const c = await RawClient.connect(port);
+    const opaque = Buffer.from('abcdefgh');
+    c.send(frame(6, 0, 0, opaque));
+    const ack = await c.waitFor((f) => f.type === 6 && (f.flags & 1) === 1);
+    expect(ack?.payload).toEqual(opaque);
+    c.close();
+  });
+
+  it('holds response DATA back while the client window is 0 and sends it after WINDOW_UPDATE', async () => {
+    const c = await RawClient.connect(port, [[0x4, 0]]); // SETTINGS_INITIAL_WINDOW_SIZE = 0
+    await c.waitFor((f) => f.type === 4 && (f.flags & 1) === 1); // our SETTINGS were acknowledged
+    const body = grpcMessage(encodeOfficialRequest({ principal: ALPHA }));
+    c.send(frame(1, 0x4, 1, requestBlock()), frame(0, 0x1, 1, body));
+    const headers = await c.waitFor((f) => f.type === 1 && f.id === 1);
+    expect(headers).toBeDefined();
+    expect(await c.waitFor((f) => f.type === 0 && f.id === 1, 150)).toBeUndefined();
+    const inc = Buffer.alloc(4);
+    inc.writeUInt32BE(1 << 20);
+    c.send(frame(8, 0, 1, inc));
+    const end = await c.waitFor((f) => f.type === 1 && f.id === 1 && (f.flags & 1) === 1);
+    expect(end).toBeDefined();
+    const data = Buffer.concat(
+      c.frames.filter((f) => f.type === 0 && f.id === 1).map((f) => f.payload),
+    );
+    expect(reasonOf(decodeCheck(data))).toBe('allowed');
+    c.close();
+  });
+
+  it('answers an unknown path with grpc-status 12 in a trailers-only response', async () => {
+    const c = await RawClient.connect(port);
+    c.send(frame(1, 0x4 | 0x1, 1, requestBlock('/nope.Service/Method')));
+    const h = await c.waitFor((f) => f.type === 1 && f.id === 1);
+    expect(h!.flags & 1).toBe(1);
+    expect(new HeaderDecoder().decode(h!.payload, 100)).toContainEqual(['grpc-status', '12']);
+    c.close();
+  });
+
+  const errors: [string, (c: RawClient) => void, number][] = [
+    ['DATA on stream 0', (c) => c.send(frame(0, 0, 0, Buffer.from('x'))), 1],
+    ['HEADERS on an even stream id', (c) => c.send(frame(1, 0x5, 2, requestBlock())), 1],
+    [
+      'a frame larger than SETTINGS_MAX_FRAME_SIZE',
+      (c) => c.send(frame(0, 0, 1, Buffer.alloc(16_385))),
+      6,
+    ],
+    ['an undecodable header block', (c) => c.send(frame(1, 0x5, 1, Buffer.from([0x80]))), 9],
+    [
+      'a window increment past 2^31-1',
+      (c) => c.send(frame(8, 0, 0, Buffer.from([0x7f, 0xff, 0xff, 0xff]))),
+      3,
+    ],
+    ['CONTINUATION without HEADERS', (c) => c.send(frame(9, 0x4, 1, requestBlock())), 1],
+  ];
+  it.each(errors)('ends the connection with GOAWAY for %s', async (_name, act, code) => {
+    const c = await RawClient.connect(port);
+    await c.waitFor((f) => f.type === 4 && (f.flags & 1) === 1);
+    act(c);
+    const goaway = await c.waitFor((f) => f.type === 7);
+    expect(goaway?.payload.readUInt32BE(4)).toBe(code);
+    expect(await c.waitClosed()).toBe(true);
+  });
+
+  it('closes a connection that does not start with the HTTP/2 preface', async () => {
+    const socket = net.connect(port, '127.0.0.1');
+    const closed = new Promise<Buffer>((resolve) => {
+      const got: Buffer[] = [];
+      socket.on('data', (d: Buffer) => got.push(d));
+      socket.on('close', () => resolve(Buffer.concat(got)));
+      socket.on('error', () => undefined);
+    });
+    socket.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+    // Our SETTINGS may already be on the wire; no HTTP/1.1 answer and no stream follow.
+    const got = await closed;
+    expect(got.includes(Buffer.from('HTTP/1.1'))).toBe(false);
+  });
+
+  it('survives random frames: every connection ends in an answer, a GOAWAY or a close, and the server keeps serving', async () => {
+    const anyFrame = fc.record({
+      type: fc.integer({ min: 0, max: 12 }),
+      flags: fc.integer({ min: 0, max: 255 }),
+      id: fc.oneof(fc.constant(0), fc.constant(1), fc.constant(3), fc.integer({ min: 0, max: 9 })),
+      payload: fc.uint8Array({ maxLength: 64 }),
+    });
+    await fc.assert(
+      fc.asyncProperty(fc.array(anyFrame, { minLength: 1, maxLength: 8 }), async (frames) => {
+        const c = await RawClient.connect(port);
+        c.send(...frames.map((f) => frame(f.type, f.flags, f.id, f.payload)));
+        c.send(frame(6, 0, 0, Buffer.from('12345678'))); // a PING: answered unless the connection died
+        const answered = await c.waitFor((f) => f.type === 6 && (f.flags & 1) === 1, 1000);
+        const goaway = c.frames.find((f) => f.type === 7);
+        c.close();
+        return answered !== undefined || goaway !== undefined || c.closed;
+      }),
+      { numRuns: 150 },
+    );
+    const client = new EnvoyCheckClient(srv.address);
+    try {
+      expect(reasonOf(await client.check({ principal: ALPHA }))).toBe('allowed');
+    } finally {
+      client.close();
+    }
+  });
+
+  it('answers a request larger than the message limit with a malformed_request deny', async () => {
+    const c = await RawClient.connect(port);
+    const big = Buffer.alloc(4 * 1024 * 1024 + 64 * 1024);
+    big.writeUInt32BE(big.length - 5, 1);
+    c.send(frame(1, 0x4, 1, requestBlock()));
+    for (let at = 0; at < big.length; at += 16_384) {
+      const end = at + 16_384 >= big.length;
+      c.send(frame(0, end ? 1 : 0, 1, big.subarray(at, at + 16_384)));
+    }
+    const end = await c.waitFor((f) => f.type === 1 && f.id === 1 && (f.flags & 1) === 1, 10_000);
+    expect(end).toBeDefined();
+    const data = Buffer.concat(
+      c.frames.filter((f) => f.type === 0 && f.id === 1).map((f) => f.payload),
+    );
+    expect(reasonOf(decodeCheck(data))).toBe('malformed_request');
+    c.close();
+  });
+});
