@@ -25,12 +25,23 @@ interface Template {
 
 export class DecisionEncoder {
   private readonly templates = new LRUCache<string, Template | false>({ max: 10_000 });
+  /**
+   * Keys answered once and not templated yet. A template pays off only when its identity comes
+   * back; building (and keeping) one for every first answer doubled the encoding work of a
+   * registry cache miss and kept a buffer alive per agent ever seen.
+   */
+  private readonly seenOnce = new LRUCache<string, true>({ max: 10_000 });
 
   encode(decision: Decision, ctx: ResponseContext): Buffer {
     if (!DECISION_ID.test(ctx.decisionId)) return encodeCheckResponse(buildResponse(decision, ctx));
     const key = templateKey(decision, ctx);
     let t = this.templates.get(key);
     if (t === undefined) {
+      if (!this.seenOnce.has(key)) {
+        this.seenOnce.set(key, true);
+        return encodeCheckResponse(buildResponse(decision, ctx));
+      }
+      this.seenOnce.delete(key);
       t = makeTemplate(decision, ctx);
       this.templates.set(key, t);
     }
