@@ -127,7 +127,7 @@ const schema = z
     audit_file: z.string().default('agent-authz-audit.jsonl'),
     audit_stream: z.string().optional(),
     audit_queue_size: z.coerce.number().int().min(1).default(10_000),
-    audit_batch_size: z.coerce.number().int().min(1).default(256),
+    audit_batch_size: z.coerce.number().int().min(1).default(64),
     audit_writer_id: z.string().default(hostname()),
     audit_hmac_key: z.string().min(16).optional(),
     audit_checkpoint_every: z.coerce.number().int().min(1).default(1000),
