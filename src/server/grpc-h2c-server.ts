@@ -6,11 +6,14 @@
 // answering with one pre-built write costs ~50 µs. See README, Performance.
 //
 // What it implements (RFC 9113): the connection preface and SETTINGS exchange, HEADERS with
-// CONTINUATION, padding and priority fields, DATA, RST_STREAM, PING, GOAWAY, WINDOW_UPDATE and
-// flow control in both directions, stream-id and state rules, frame-size and header-list limits,
-// keepalive pings, a maximum connection age and a graceful close. What it leaves out: TLS (use
-// the node:http2 transport), server push (never used by gRPC), priorities (ignored, as allowed).
-// Any protocol violation ends the connection with GOAWAY and the matching error code.
+// CONTINUATION, padding and priority fields, DATA, RST_STREAM, PING, GOAWAY, WINDOW_UPDATE, flow
+// control (the peer's windows for what we send; ours enforced on what it sends, with connection
+// credit returned on arrival and buffered request bytes capped per connection instead), stream-id
+// and state rules, limits on frame size, header block size and CONTINUATION count, write
+// backpressure, keepalive pings, a maximum connection age and a two-step graceful GOAWAY. What
+// it leaves out: TLS (use the node:http2 transport), server push (never used by gRPC), priorities
+// (ignored, as allowed). Connection errors end the connection with GOAWAY and the RFC's error
+// code; stream errors reset the stream.
 import net from 'node:net';
 import { HeaderDecoder, HpackError, encodeHeaders } from './hpack.js';
 import {
@@ -63,8 +66,15 @@ const MAX_FRAME = 16_384;
 /** Header list and header block limits: far above what Envoy sends for a Check (~1 KB). */
 const MAX_HEADER_BLOCK = 64 * 1024;
 const MAX_HEADERS = 256;
-/** Connection receive window; returned to the peer as requests are handed over. */
+/** Connection receive window; credit goes back to the peer as DATA arrives. */
 const CONNECTION_WINDOW = 16 * 1024 * 1024;
+/** Request bytes one connection may hold before its newest incomplete request is cut off. */
+const BUFFER_BUDGET = 32 * 1024 * 1024;
+/** CONTINUATION frames per header block (an empty-frame flood must not grow a list). */
+const MAX_CONTINUATIONS = 128;
+/** Unsent output above which we stop reading the peer; far above it the peer is dropped. */
+const WRITE_HIGH = 1024 * 1024;
+const WRITE_LIMIT = 16 * 1024 * 1024;
 
 class ConnectionError extends Error {
   constructor(
@@ -74,6 +84,9 @@ class ConnectionError extends Error {
     super(message);
   }
 }
+
+/** The PING payload of a graceful close (keepalive pings carry zeros). */
+const DRAIN_PING = Buffer.from('drain\0\0\0', 'latin1');
 
 const RESPONSE_HEADERS = encodeHeaders([
   [':status', '200'],
@@ -86,8 +99,13 @@ function trailersFor(status: number, message: string): Buffer {
     ? OK_TRAILERS
     : encodeHeaders([
         ['grpc-status', String(status)],
-        ['grpc-message', encodeURIComponent(message)],
+        ['grpc-message', grpcMessageText(message)],
       ]);
+}
+
+/** grpc-message is percent-encoded; a lone surrogate would make encodeURIComponent throw. */
+function grpcMessageText(message: string): string {
+  return encodeURIComponent(message.toWellFormed());
 }
 
 function frameHeader(
@@ -134,8 +152,8 @@ interface H2Stream {
   encoding: string | undefined;
   chunks: Buffer[];
   size: number;
-  /** Bytes of DATA received and not yet given back to the connection window. */
-  held: number;
+  /** DATA bytes received on this stream (padding included): bounded by our stream window. */
+  received: number;
   sendWindow: number;
   queue: Outgoing[];
   onClose: (() => void)[];
@@ -175,7 +193,7 @@ export class GrpcH2cServer {
   async close(graceMs: number): Promise<void> {
     this.closing = true;
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
-    for (const c of this.connections) c.goAway(Err.NO_ERROR);
+    for (const c of this.connections) c.drain();
     const deadline = new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref());
     await Promise.race([Promise.all([...this.connections].map((c) => c.finished)), deadline]);
     for (const c of this.connections) c.destroy();
@@ -191,14 +209,21 @@ class Connection {
   private readonly streams = new Map<number, H2Stream>();
   private lastStreamId = 0;
   private goneAway = false;
+  private draining = false;
   private peerGoneAway = false;
   private dead = false;
   /** Peer's SETTINGS that shape what we send. */
   private peerInitialWindow = DEFAULT_WINDOW;
   private peerMaxFrame = MAX_FRAME;
   private sendWindow = DEFAULT_WINDOW;
-  /** Received DATA bytes handed over (or dropped) and not yet returned with WINDOW_UPDATE. */
+  /** Received DATA bytes not yet returned with WINDOW_UPDATE, and what the peer may still send. */
   private released = 0;
+  private recvWindow = CONNECTION_WINDOW;
+  /** Request bytes buffered across this connection's incomplete requests. */
+  private buffered = 0;
+  /** Unary handlers still running, whether or not their stream is still open. */
+  private working = 0;
+  private readonly streamWindow: number;
   /** A header block spread over HEADERS + CONTINUATION frames. */
   private pendingBlock: { id: number; flags: number; parts: Buffer[]; size: number } | undefined;
   private out: Buffer[] = [];
@@ -215,14 +240,16 @@ class Connection {
     private readonly onGone: () => void,
   ) {
     socket.on('data', (d: Buffer) => this.onData(d));
+    socket.on('drain', () => socket.resume());
     socket.on('error', () => undefined);
     socket.on('close', () => this.onSocketClose());
     // Our SETTINGS: concurrency, a per-stream window that holds the largest message, the header
     // list limit; then the connection window raised to CONNECTION_WINDOW.
+    this.streamWindow = Math.min(MAX_WINDOW, opts.maxMessageBytes + 5 + MAX_FRAME);
     const settings = Buffer.allocUnsafe(18);
     [
-      [0x3, opts.maxConcurrentStreams],
-      [0x4, Math.min(MAX_WINDOW, opts.maxMessageBytes + 5 + MAX_FRAME)],
+      [0x3, Math.min(MAX_WINDOW, opts.maxConcurrentStreams)],
+      [0x4, this.streamWindow],
       [0x6, MAX_HEADER_BLOCK],
     ].forEach(([id, value], i) => {
       settings.writeUInt16BE(id!, i * 6);
@@ -243,7 +270,7 @@ class Connection {
     }, this.opts.keepaliveMs);
     const age = setTimeout(
       () => {
-        this.goAway(Err.NO_ERROR);
+        this.drain();
         const t = setTimeout(() => this.destroy(), this.opts.maxConnectionAgeGraceMs);
         t.unref();
         this.timers.push(t);
@@ -255,9 +282,25 @@ class Connection {
     this.timers.push(ping, age);
   }
 
+  /**
+   * A graceful close in two steps, so requests already on the wire are still served: GOAWAY with
+   * the highest possible stream id and a PING; when the PING comes back (or after a second), the
+   * final GOAWAY with the last stream we will answer.
+   */
+  drain(): void {
+    if (this.dead || this.draining || this.goneAway) return;
+    this.draining = true;
+    this.send(frame(Frame.GOAWAY, 0, 0, u32(MAX_WINDOW, Err.NO_ERROR)));
+    this.send(frame(Frame.PING, 0, 0, DRAIN_PING));
+    const t = setTimeout(() => this.goAway(Err.NO_ERROR), 1000);
+    t.unref();
+    this.timers.push(t);
+  }
+
   goAway(code: number, debug = ''): void {
     if (this.dead) return;
-    if (!this.goneAway) {
+    // A graceful GOAWAY may be followed by one with an error code; never two graceful ones.
+    if (!this.goneAway || code !== Err.NO_ERROR) {
       this.goneAway = true;
       const payload = Buffer.concat([u32(this.lastStreamId, code), Buffer.from(debug, 'latin1')]);
       this.send(frame(Frame.GOAWAY, 0, 0, payload));
@@ -273,11 +316,15 @@ class Connection {
 
   /** After a connection error: what is queued (the GOAWAY) goes out, then the socket closes. */
   private abort(): void {
-    if (this.dead) return;
     this.flush();
+    this.endSocket();
+    this.onSocketClose();
+  }
+
+  /** Ends our side; a peer that does not close its side (or read our FIN) is cut off soon after. */
+  private endSocket(): void {
     this.socket.end();
     setTimeout(() => this.socket.destroy(), 1000).unref();
-    this.onSocketClose();
   }
 
   private onSocketClose(): void {
@@ -294,7 +341,7 @@ class Connection {
   private maybeFinish(): void {
     if ((this.goneAway || this.peerGoneAway) && this.streams.size === 0 && !this.dead) {
       this.flush();
-      this.socket.end();
+      this.endSocket();
       this.onSocketClose();
     }
   }
@@ -354,7 +401,11 @@ class Connection {
         return this.onContinuation(flags, id, payload);
       case Frame.PRIORITY:
         if (id === 0) throw new ConnectionError(Err.PROTOCOL_ERROR, 'PRIORITY on stream 0');
-        if (payload.length !== 5) this.resetStream(id, Err.FRAME_SIZE_ERROR);
+        if (payload.length !== 5) {
+          if (id > this.lastStreamId)
+            throw new ConnectionError(Err.FRAME_SIZE_ERROR, 'PRIORITY size on an idle stream');
+          this.resetStream(id, Err.FRAME_SIZE_ERROR);
+        }
         return;
       case Frame.RST_STREAM:
         return this.onReset(id, payload);
@@ -367,10 +418,12 @@ class Connection {
         else {
           clearTimeout(this.pingTimer);
           this.pingTimer = undefined;
+          if (this.draining && payload.equals(DRAIN_PING)) this.goAway(Err.NO_ERROR);
         }
         return;
       case Frame.GOAWAY:
         if (id !== 0) throw new ConnectionError(Err.PROTOCOL_ERROR, 'GOAWAY on a stream');
+        if (payload.length < 8) throw new ConnectionError(Err.FRAME_SIZE_ERROR, 'GOAWAY size');
         this.peerGoneAway = true;
         this.maybeFinish();
         return;
@@ -411,7 +464,8 @@ class Connection {
           throw new ConnectionError(Err.PROTOCOL_ERROR, 'MAX_FRAME_SIZE');
         this.peerMaxFrame = value;
       }
-      // HEADER_TABLE_SIZE only bounds an encoder's dynamic table; ours never uses one.
+      // HEADER_TABLE_SIZE bounds our encoder's dynamic table: every block we send starts with a
+      // size update to 0 (see hpack.ts), so any value the peer sets is honoured.
     }
     this.send(frame(Frame.SETTINGS, ACK, 0, Buffer.alloc(0)));
     for (const s of this.streams.values()) this.pump(s);
@@ -477,8 +531,8 @@ class Connection {
     if (p === undefined || p.id !== id)
       throw new ConnectionError(Err.PROTOCOL_ERROR, 'unexpected CONTINUATION');
     p.parts.push(payload);
-    p.size += payload.length;
-    if (p.size > MAX_HEADER_BLOCK)
+    p.size += 9 + payload.length; // frame headers count: a flood of empty frames is bounded too
+    if (p.size > MAX_HEADER_BLOCK || p.parts.length > MAX_CONTINUATIONS)
       throw new ConnectionError(Err.ENHANCE_YOUR_CALM, 'header block too large');
     if ((flags & END_HEADERS) !== 0) this.onHeaderBlock();
   }
@@ -489,10 +543,7 @@ class Connection {
     let fields: [string, string][];
     try {
       // Every block is decoded, even for streams we refuse: the dynamic table must stay in step.
-      fields = this.decoder.decode(
-        parts.length === 1 ? parts[0]! : Buffer.concat(parts),
-        MAX_HEADERS,
-      );
+      fields = this.decoder.decode(parts.length === 1 ? parts[0]! : Buffer.concat(parts));
     } catch (err) {
       if (err instanceof HpackError) throw new ConnectionError(Err.COMPRESSION_ERROR, err.message);
       throw err;
@@ -501,17 +552,20 @@ class Connection {
     const existing = this.streams.get(id);
     if (existing !== undefined) {
       // Trailers: must end the stream; gRPC requests carry nothing we read in them.
+      if (existing.abandoned) return; // we stopped reading it; our answer is on its way
       if (!endStream) return this.resetStream(id, Err.PROTOCOL_ERROR);
       if (existing.remoteClosed) return this.resetStream(id, Err.STREAM_CLOSED);
       existing.remoteClosed = true;
       this.onRequestEnd(existing);
       return;
     }
-    if (id <= this.lastStreamId)
-      throw new ConnectionError(Err.STREAM_CLOSED, 'HEADERS on a closed stream');
+    // A stream we already closed (or reset): ignored, as RFC 9113 §5.1 allows after our reset.
+    if (id <= this.lastStreamId) return;
     this.lastStreamId = id;
     if (this.goneAway) return this.resetStreamRaw(id, Err.REFUSED_STREAM);
-    if (this.streams.size >= this.opts.maxConcurrentStreams)
+    if (fields.length > MAX_HEADERS) return this.resetStreamRaw(id, Err.ENHANCE_YOUR_CALM);
+    // Handlers still running count too: resetting streams must not start unbounded work.
+    if (Math.max(this.streams.size, this.working) >= this.opts.maxConcurrentStreams)
       return this.resetStreamRaw(id, Err.REFUSED_STREAM);
     let method: string | undefined;
     let path: string | undefined;
@@ -533,7 +587,7 @@ class Connection {
       encoding,
       chunks: [],
       size: 0,
-      held: 0,
+      received: 0,
       sendWindow: this.peerInitialWindow,
       queue: [],
       onClose: [],
@@ -565,25 +619,36 @@ class Connection {
       if (pad > body.length - 1) throw new ConnectionError(Err.PROTOCOL_ERROR, 'padding too long');
       body = body.subarray(1, body.length - pad);
     }
+    // Connection flow control: the peer may not send past the window we gave it; the credit goes
+    // back as soon as the bytes are here (memory is bounded by BUFFER_BUDGET instead, so large
+    // requests on several streams can never deadlock the connection).
+    this.recvWindow -= payload.length;
+    if (this.recvWindow < 0) throw new ConnectionError(Err.FLOW_CONTROL_ERROR, 'window exceeded');
+    this.released += payload.length;
     const s = this.streams.get(id);
     if (s === undefined || s.remoteClosed) {
-      // Still counts against the connection window; give it back.
-      this.released += payload.length;
       if (id > this.lastStreamId)
         throw new ConnectionError(Err.PROTOCOL_ERROR, 'DATA on idle stream');
       if (s !== undefined && !s.abandoned) this.resetStream(id, Err.STREAM_CLOSED);
       return;
     }
-    s.held += payload.length;
-    if (s.route !== undefined && s.size <= this.opts.maxMessageBytes + 5) {
+    s.received += payload.length;
+    if (s.received > this.streamWindow) return this.resetStream(id, Err.FLOW_CONTROL_ERROR);
+    const limit = this.opts.maxMessageBytes + 5;
+    if (s.route !== undefined && s.size <= limit) {
       s.size += body.length;
-      if (s.size <= this.opts.maxMessageBytes + 5) s.chunks.push(Buffer.from(body));
-      else s.chunks = []; // too large: answered below without buffering more
+      if (s.size <= limit && this.buffered + body.length <= BUFFER_BUDGET) {
+        s.chunks.push(Buffer.from(body));
+        this.buffered += body.length;
+      } else {
+        s.size = limit + 1; // too large, or over the connection's budget: answered below
+        this.unbuffer(s);
+      }
     }
     if ((flags & END_STREAM) !== 0) {
       s.remoteClosed = true;
       this.onRequestEnd(s);
-    } else if (s.route !== undefined && s.size > this.opts.maxMessageBytes + 5) {
+    } else if (s.route !== undefined && s.size > limit) {
       // Answer now (the Check route answers even this); the rest of the upload is dropped and
       // RST_STREAM(NO_ERROR) after the answer tells the client to stop sending (RFC 9113 §8.1).
       s.remoteClosed = true;
@@ -592,10 +657,13 @@ class Connection {
     }
   }
 
+  private unbuffer(s: H2Stream): void {
+    for (const c of s.chunks) this.buffered -= c.length;
+    s.chunks = [];
+  }
+
   /** The request is complete (or will not be read further): hand it to its route. */
   private onRequestEnd(s: H2Stream): void {
-    this.released += s.held;
-    s.held = 0;
     const route = s.route;
     if (route === undefined) {
       this.maybeClose(s);
@@ -606,9 +674,13 @@ class Connection {
       s.size > this.opts.maxMessageBytes + 5
         ? undefined
         : unframe(s.chunks, s.size, s.encoding, this.opts.maxMessageBytes);
-    s.chunks = [];
+    this.unbuffer(s);
     if (route.kind === 'stream') {
-      route.open(message, this.streamCall(s));
+      try {
+        route.open(message, this.streamCall(s));
+      } catch (err) {
+        this.sendError(s, err);
+      }
       return;
     }
     let result: Promise<Uint8Array> | Uint8Array;
@@ -619,11 +691,19 @@ class Connection {
       return;
     }
     if (result instanceof Uint8Array) this.respond(s, result);
-    else
+    else {
+      this.working++;
       result.then(
-        (bytes) => this.respond(s, bytes),
-        (err: unknown) => this.sendError(s, err),
+        (bytes) => {
+          this.working--;
+          this.respond(s, bytes);
+        },
+        (err: unknown) => {
+          this.working--;
+          this.sendError(s, err);
+        },
       );
+    }
   }
 
   // ---- writing -------------------------------------------------------------------------------
@@ -645,11 +725,17 @@ class Connection {
     const chunk = this.out.length === 1 ? this.out[0]! : Buffer.concat(this.out);
     this.out = [];
     this.socket.write(chunk);
+    // Backpressure: a peer that does not read stops being read (its requests wait in the
+    // kernel); one that keeps us holding far more than that is cut off.
+    const pending = this.socket.writableLength;
+    if (pending > WRITE_LIMIT) this.destroy();
+    else if (pending > WRITE_HIGH) this.socket.pause();
   }
 
   private returnWindow(): void {
     if (this.released >= CONNECTION_WINDOW / 8) {
       this.send(frame(Frame.WINDOW_UPDATE, 0, 0, u32(this.released)));
+      this.recvWindow += this.released;
       this.released = 0;
     }
   }
@@ -739,12 +825,11 @@ class Connection {
   }
 
   private trailersOnly(s: H2Stream, status: number, message: string): void {
-    const block = Buffer.concat([
-      RESPONSE_HEADERS,
-      encodeHeaders([
-        ['grpc-status', String(status)],
-        ['grpc-message', encodeURIComponent(message)],
-      ]),
+    const block = encodeHeaders([
+      [':status', '200'],
+      ['content-type', 'application/grpc'],
+      ['grpc-status', String(status)],
+      ['grpc-message', grpcMessageText(message)],
     ]);
     this.respondHeadersOnly(s, block);
   }
@@ -758,8 +843,6 @@ class Connection {
     if (!s.remoteClosed) {
       this.send(frame(Frame.RST_STREAM, 0, s.id, u32(Err.NO_ERROR)));
       s.remoteClosed = true;
-      this.released += s.held;
-      s.held = 0;
     }
     this.maybeClose(s);
   }
@@ -788,8 +871,6 @@ class Connection {
       if (s.localClosed && s.remoteClosed) return;
       s.localClosed = true;
       s.remoteClosed = true;
-      this.released += s.held;
-      s.held = 0;
       this.closeStream(s);
     }
     this.resetStreamRaw(id, code);
@@ -807,8 +888,7 @@ class Connection {
 
   private closeStream(s: H2Stream): void {
     if (!this.streams.delete(s.id)) return;
-    this.released += s.held;
-    s.held = 0;
+    this.unbuffer(s);
     s.queue = [];
     for (const l of s.onClose.splice(0)) l();
     this.maybeFinish();

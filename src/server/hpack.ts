@@ -32,8 +32,12 @@ export class HpackError extends Error {}
 export class HeaderDecoder {
   private readonly table = hpack.table.create({ maxSize: HEADER_TABLE_SIZE });
 
-  /** Name/value pairs in block order; throws HpackError (a connection error) on bad input. */
-  decode(block: Buffer, maxHeaders: number): [string, string][] {
+  /**
+   * Name/value pairs in block order; throws HpackError (a connection error) on bad input. The
+   * whole block is always decoded (the dynamic table must stay in step with the peer's); its
+   * size is bounded by the caller.
+   */
+  decode(block: Buffer): [string, string][] {
     const d = hpack.decoder.create();
     d.push(block);
     const out: [string, string][] = [];
@@ -46,7 +50,8 @@ export class HeaderDecoder {
           const incremental = d.decodeBit() === 1;
           if (!incremental) {
             if (d.decodeBit() === 1) {
-              // Dynamic table size update (001xxxxx).
+              // Dynamic table size update (001xxxxx): only before the block's first field.
+              if (out.length > 0) throw new HpackError('table size update after a field');
               this.table.updateSize(d.decodeInt());
               continue;
             }
@@ -69,9 +74,7 @@ export class HeaderDecoder {
           if (incremental) this.table.add(name, value, nameSize, raw.length);
           out.push([name, value]);
         }
-        if (out.length > maxHeaders) throw new HpackError('too many header fields');
       }
-      if (d.bitOffset !== 0) throw new HpackError('header block ends inside a field');
     } catch (err) {
       throw err instanceof HpackError ? err : new HpackError((err as Error).message);
     }
@@ -104,10 +107,12 @@ function literal(s: string): Buffer {
 
 /**
  * A header block of literals "without indexing" (and `:status: 200` as static entry 8), so the
- * peer's dynamic table is never touched and blocks can be built once and reused.
+ * peer's dynamic table is never used and blocks can be built once and reused. Every block starts
+ * with a dynamic table size update to 0: a peer that lowered SETTINGS_HEADER_TABLE_SIZE expects
+ * one at the start of the next block (RFC 7541 §4.2; nghttp2 insists), and 0 is always allowed.
  */
 export function encodeHeaders(headers: readonly (readonly [string, string])[]): Buffer {
-  const parts: Buffer[] = [];
+  const parts: Buffer[] = [Buffer.from([0x20])];
   for (const [name, value] of headers) {
     const staticName = STATIC_NAMES[name];
     if (name === ':status' && value === '200') parts.push(Buffer.from([0x88]));

@@ -15,6 +15,8 @@ import {
 } from '../helpers/official-envoy.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
+const CHECK = '/envoy.service.auth.v3.Authorization/Check';
+
 interface RawAnswer {
   status: number;
   grpcStatus: string | undefined;
@@ -27,9 +29,10 @@ function rawCall(
   body: Buffer,
   headers: Record<string, string> = {},
   method = 'POST',
+  settings: http2.Settings = {},
 ): Promise<RawAnswer> {
   return new Promise((resolve, reject) => {
-    const session = http2.connect(`http://127.0.0.1:${port}`);
+    const session = http2.connect(`http://127.0.0.1:${port}`, { settings });
     session.on('error', reject);
     const req = session.request({
       ':method': method,
@@ -182,5 +185,55 @@ describe.each(['h2c', 'http2'] as const)('%s transport specifics', (transport) =
         )
       ).status,
     ).toBe(415);
+  });
+
+  it('answers a client that set SETTINGS_HEADER_TABLE_SIZE to 0 (its decoder insists on a size update)', async () => {
+    const body = frame(encodeOfficialRequest({ principal: 'spiffe://example.org/agents/alpha' }));
+    for (let i = 0; i < 3; i++) {
+      const a = await rawCall(srv.app.grpcPort, CHECK, body, {}, 'POST', { headerTableSize: 0 });
+      expect(a.grpcStatus).toBe('0');
+      expect(reasonOf(decodeAnswer(a))).toBe('allowed');
+    }
+  });
+
+  it('answers concurrent requests that together exceed the connection window on one connection', async () => {
+    // Eight 3 MB checks at once (24 MB against a 16 MiB connection window), then a small one.
+    const big = encodeOfficialRequest({
+      principal: 'spiffe://example.org/agents/alpha',
+      headers: { 'x-large': 'x'.repeat(3_000_000) },
+    });
+    const session = http2.connect(`http://127.0.0.1:${srv.app.grpcPort}`);
+    const call = (body: Buffer) =>
+      new Promise<{ grpcStatus: string | undefined; body: Buffer }>((resolve, reject) => {
+        const req = session.request({
+          ':method': 'POST',
+          ':path': CHECK,
+          'content-type': 'application/grpc',
+          te: 'trailers',
+        });
+        const chunks: Buffer[] = [];
+        let grpcStatus: string | undefined;
+        req.on('trailers', (t) => (grpcStatus = String(t['grpc-status'])));
+        req.on('response', (h) => {
+          if (h['grpc-status'] !== undefined) grpcStatus = String(h['grpc-status']);
+        });
+        req.on('data', (c: Buffer) => chunks.push(c));
+        req.on('error', reject);
+        req.on('close', () => resolve({ grpcStatus, body: Buffer.concat(chunks) }));
+        req.end(body);
+      });
+    try {
+      const answers = await Promise.all(Array.from({ length: 8 }, () => call(frame(big))));
+      for (const a of answers) {
+        expect(a.grpcStatus).toBe('0');
+        expect(reasonOf(decodeAnswer({ status: 200, ...a }))).not.toBe('?');
+      }
+      const small = await call(
+        frame(encodeOfficialRequest({ principal: 'spiffe://example.org/agents/alpha' })),
+      );
+      expect(reasonOf(decodeAnswer({ status: 200, ...small }))).toBe('allowed');
+    } finally {
+      session.close();
+    }
   });
 });
