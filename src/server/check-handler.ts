@@ -113,7 +113,8 @@ export class CheckHandler {
     (decision.allowed ? this.allowDuration : this.denyDuration).observe(seconds);
     const traceparent = facts?.headers.get('traceparent');
     const trace = traceparent === undefined ? null : TRACEPARENT.exec(traceparent);
-    // Keys in sorted order: the audit trail's canonical JSON then needs no reordering.
+    // Keys in sorted order, with slots for the chain's fields: the audit trail then seals the
+    // object in place, its JSON being the canonical form (chain.ts, sealInPlace).
     this.opts.auditor.record({
       agent_id: who?.agentId,
       credential_ref: who?.credentialRef,
@@ -126,13 +127,16 @@ export class CheckHandler {
       mode: this.opts.mode,
       // The query string can carry tokens (?access_token=…): only the path part is audited.
       path: facts === undefined ? undefined : stripQuery(facts.path),
+      prev_hash: '',
       reason,
       role: who?.role,
+      seq: 0,
       source_principal: facts?.sourcePrincipal === '' ? undefined : facts?.sourcePrincipal,
       tenant: who?.tenant,
       time: this.clock.iso(),
       trace_id: trace?.[1],
       type: 'decision',
+      writer: '',
     });
   }
 }

@@ -221,4 +221,37 @@ describe('sealing fast path', () => {
       { numRuns: 2000 },
     );
   });
+
+  it('seals a body with chain slots in canonical key order in place, to the same hash and line', async () => {
+    const fc = (await import('fast-check')).default;
+    const canonicalize = (await import('canonicalize')).default;
+    const { sealRecord, storedLine, sha256Hex } = await import('../../src/audit/chain.js');
+    const value = fc.oneof(
+      fc.string({ unit: 'grapheme' }),
+      fc.double({ noNaN: true, noDefaultInfinity: true }),
+      fc.boolean(),
+      fc.constant(null),
+      fc.constant(undefined),
+    );
+    const head = { seq: 41, hash: 'b'.repeat(64) };
+    fc.assert(
+      fc.property(fc.dictionary(fc.string(), value, { maxKeys: 14 }), (dict) => {
+        // What the Check handler builds: every key, the chain's slots included, in sorted order.
+        const body: Record<string, unknown> = {};
+        const withSlots = { ...dict, prev_hash: '', seq: 0, writer: '' };
+        for (const k of Object.keys(withSlots).sort()) body[k] = withSlots[k as never];
+        const before = { ...body };
+        const rec = sealRecord(body as never, 'w-2', head) as unknown as Record<string, unknown>;
+        const expected: Record<string, unknown> = {};
+        for (const [k, v] of Object.entries(before))
+          if (v !== undefined && k !== 'hash') expected[k] = v;
+        Object.assign(expected, { writer: 'w-2', seq: 42, prev_hash: head.hash });
+        expect(rec.hash).toBe(sha256Hex(canonicalize(expected)!));
+        const stored = JSON.parse(storedLine(rec as never)) as Record<string, unknown>;
+        expect(stored).toEqual(JSON.parse(JSON.stringify({ ...expected, hash: rec.hash })));
+        expect(recordHash(stored)).toBe(rec.hash);
+      }),
+      { numRuns: 2000 },
+    );
+  });
 });
