@@ -5,7 +5,7 @@
 // SPEC §9's throughput budget. Unknown methods, malformed framing and oversized messages get gRPC
 // errors only for non-Check routes: the Check route always answers a CheckResponse (see routes).
 import http2 from 'node:http2';
-import type { Socket } from 'node:net';
+import type { Server, Socket } from 'node:net';
 import { gunzipSync, inflateSync } from 'node:zlib';
 
 export const GRPC_STATUS = {
@@ -70,14 +70,7 @@ export class GrpcH2Server {
   }
 
   listen(host: string, port: number): Promise<number> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, host, () => {
-        this.server.off('error', reject);
-        const addr = this.server.address();
-        resolve(typeof addr === 'object' && addr !== null ? addr.port : port);
-      });
-    });
+    return listenOn(this.server, host, port);
   }
 
   /** Stops accepting connections, lets in-flight calls finish (GOAWAY), destroys what is left at the deadline. */
@@ -167,6 +160,18 @@ export class GrpcH2Server {
         (err: unknown) => sendError(stream, err),
       );
   }
+}
+
+/** Listens on host:port and resolves with the bound port (port 0 picks a free one). */
+export function listenOn(server: Server, host: string, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      const addr = server.address();
+      resolve(typeof addr === 'object' && addr !== null ? addr.port : port);
+    });
+  });
 }
 
 /** One length-prefixed gRPC message, possibly compressed; anything else is invalid (undefined). */

@@ -18,6 +18,7 @@ import net from 'node:net';
 import { HeaderDecoder, HpackError, encodeHeaders } from './hpack.js';
 import {
   GRPC_STATUS,
+  listenOn,
   unframe,
   type GrpcH2Options,
   type StreamCall,
@@ -179,14 +180,7 @@ export class GrpcH2cServer {
   }
 
   listen(host: string, port: number): Promise<number> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, host, () => {
-        this.server.off('error', reject);
-        const addr = this.server.address();
-        resolve(typeof addr === 'object' && addr !== null ? addr.port : port);
-      });
-    });
+    return listenOn(this.server, host, port);
   }
 
   /** Stops accepting, sends GOAWAY, lets in-flight calls finish, destroys what is left at the deadline. */
