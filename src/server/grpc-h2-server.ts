@@ -197,7 +197,8 @@ export function unframe(
   return undefined;
 }
 
-function frame(message: Uint8Array): Buffer {
+/** One gRPC message on the wire: the 5-byte prefix (uncompressed, length) and the bytes. */
+export function frame(message: Uint8Array): Buffer {
   const out = Buffer.allocUnsafe(5 + message.length);
   out[0] = 0;
   out.writeUInt32BE(message.length, 1);
@@ -213,10 +214,15 @@ function sendMessage(stream: http2.ServerHttp2Stream, message: Uint8Array): void
 }
 
 /** An error may carry its own gRPC status (e.g. NOT_FOUND); anything else is INTERNAL. */
-function sendError(stream: http2.ServerHttp2Stream, err: unknown): void {
+export function errorStatus(err: unknown): [status: number, message: string] {
   const status = (err as { grpcStatus?: unknown } | null)?.grpcStatus;
-  if (typeof status === 'number') trailersOnly(stream, status, (err as Error).message || 'error');
-  else trailersOnly(stream, GRPC_STATUS.INTERNAL, 'internal error');
+  return typeof status === 'number'
+    ? [status, (err as Error).message || 'error']
+    : [GRPC_STATUS.INTERNAL, 'internal error'];
+}
+
+function sendError(stream: http2.ServerHttp2Stream, err: unknown): void {
+  trailersOnly(stream, ...errorStatus(err));
 }
 
 function trailersOnly(stream: http2.ServerHttp2Stream, status: number, message: string): void {

@@ -18,6 +18,8 @@ import net from 'node:net';
 import { HeaderDecoder, HpackError, encodeHeaders } from './hpack.js';
 import {
   GRPC_STATUS,
+  errorStatus,
+  frame as frameMessage,
   listenOn,
   unframe,
   type GrpcH2Options,
@@ -773,11 +775,7 @@ class Connection {
   private writeMessage(s: H2Stream, message: Uint8Array): void {
     if (s.localClosed || this.dead) return;
     this.sendHeaders(s);
-    const framed = Buffer.allocUnsafe(5 + message.length);
-    framed[0] = 0;
-    framed.writeUInt32BE(message.length, 1);
-    framed.set(message, 5);
-    s.queue.push({ kind: 'data', bytes: framed });
+    s.queue.push({ kind: 'data', bytes: frameMessage(message) });
     this.pump(s);
   }
 
@@ -843,9 +841,7 @@ class Connection {
 
   /** An error may carry its own gRPC status (e.g. NOT_FOUND); anything else is INTERNAL. */
   private sendError(s: H2Stream, err: unknown): void {
-    const status = (err as { grpcStatus?: unknown } | null)?.grpcStatus;
-    if (typeof status === 'number') this.endStream(s, status, (err as Error).message || 'error');
-    else this.endStream(s, GRPC_STATUS.INTERNAL, 'internal error');
+    this.endStream(s, ...errorStatus(err));
   }
 
   private streamCall(s: H2Stream): StreamCall {

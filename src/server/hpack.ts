@@ -31,6 +31,8 @@ export class HpackError extends Error {}
 /** Decodes one connection's header blocks, in the order they arrive. */
 export class HeaderDecoder {
   private readonly table = hpack.table.create({ maxSize: HEADER_TABLE_SIZE });
+  /** Empty between blocks: a block is decoded whole, and any error ends the connection. */
+  private readonly d = hpack.decoder.create();
 
   /**
    * Name/value pairs in block order; throws HpackError (a connection error) on bad input. The
@@ -38,7 +40,7 @@ export class HeaderDecoder {
    * size is bounded by the caller.
    */
   decode(block: Buffer): [string, string][] {
-    const d = hpack.decoder.create();
+    const d = this.d;
     d.push(block);
     const out: [string, string][] = [];
     try {
