@@ -3,6 +3,7 @@ import type { PathThroughput, LatencyRow } from './phases/throughput.js';
 import type { RevocationResult } from './phases/revocation.js';
 import type { MemoryResult } from './phases/memory.js';
 import type { WorkersResult } from './phases/workers.js';
+import { describeNoise, type CoreNoise } from './lib/isolate.js';
 
 const RATIO_TARGET: Record<string, number> = {
   spiffe: 0.8,
@@ -12,6 +13,14 @@ const RATIO_TARGET: Record<string, number> = {
   jwt_es256: 0.6,
 };
 const P99_TARGET: Record<string, number> = { spiffe: 2, pki: 2, cache_miss: 3 };
+
+interface ServerCore {
+  cpu: string;
+  isolated: boolean;
+  skipped?: string;
+  noise_before: CoreNoise;
+  noise_after?: CoreNoise;
+}
 
 const ok = (pass: boolean) => (pass ? 'PASS' : 'FAIL');
 
@@ -28,6 +37,16 @@ function table(head: string[], rows: (string | number)[][]): string {
 
 export function report(r: Record<string, unknown>): string {
   const out: string[] = [];
+  const core = r.server_core as ServerCore | undefined;
+  if (core !== undefined) {
+    out.push(`Server core ${core.cpu}: noise as found ${describeNoise(core.noise_before)}`);
+    out.push(
+      core.isolated
+        ? `  isolated for the run (BENCH_ISOLATE=0 to not): ${describeNoise(core.noise_after!)}`
+        : `  not isolated (${core.skipped})`,
+    );
+    out.push('');
+  }
   const tp = r.throughput as PathThroughput[] | undefined;
   if (tp !== undefined) {
     out.push('Throughput at saturation (checks/s; server pinned to one core, h2load on the other)');

@@ -29,4 +29,14 @@ limit=$(( ${BENCH_SOAK_SECONDS:-60} + 900 ))
 # The harness itself stays off the server's core (it starts the servers pinned there).
 pin=()
 [ "${BENCH_SERVER_CPU:-0}" != none ] && pin=(taskset -c "${BENCH_LOAD_CPU:-1}")
-exec "${pin[@]}" timeout --kill-after=10 "$limit" node --import tsx bench/run.ts
+# bench/lib/isolate.ts moves other threads off the server core and puts them back; if the harness
+# is killed before it can, the affinities it saved are restored here.
+affinity="${TMPDIR:-/tmp}/agent-authz-bench-affinity.txt"
+rm -f "$affinity"
+status=0
+"${pin[@]}" timeout --kill-after=10 "$limit" node --import tsx bench/run.ts || status=$?
+if [ -s "$affinity" ]; then
+  while read -r tid cpus; do taskset -pc "$cpus" "$tid" >/dev/null 2>&1 || true; done < "$affinity"
+  rm -f "$affinity"
+fi
+exit "$status"

@@ -7,7 +7,14 @@ import { join } from 'node:path';
 import { jwksOf, startJwksServer } from '../test/helpers/idp-servers.js';
 import { CA_CN, JWT_AUDIENCE, TRUST_DOMAIN, buildFixtures } from './fixtures.js';
 import { num, type Context } from './context.js';
-import { ROOT, SERVER_CPU } from './lib/procs.js';
+import { LOAD_CPU, ROOT, SERVER_CPU } from './lib/procs.js';
+import {
+  coreNoise,
+  describeMoved,
+  describeNoise,
+  isolateCore,
+  type Isolation,
+} from './lib/isolate.js';
 import { seedBulk, seedFixtures, startRegistry } from './lib/seed.js';
 import { latency, throughput } from './phases/throughput.js';
 import { revocation } from './phases/revocation.js';
@@ -27,6 +34,12 @@ const log = (line: string) =>
 const tmp = mkdtempSync(join(tmpdir(), 'aa-bench-'));
 const jwks = await startJwksServer();
 const registry = await startRegistry();
+let isolation: Isolation | undefined;
+for (const sig of ['SIGINT', 'SIGTERM'] as const)
+  process.on(sig, () => {
+    isolation?.restore();
+    process.exit(sig === 'SIGINT' ? 130 : 143);
+  });
 const results: Record<string, unknown> = {
   started_at: new Date(started).toISOString(),
   machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version },
@@ -70,6 +83,7 @@ try {
     log,
   };
   results.settings = { ...ctx, log: undefined, authzEnv: undefined, registered_agents: REGISTERED };
+  if (ctx.serverCpu !== undefined) results.server_core = await claimServerCore(ctx.serverCpu);
   if (only.includes('throughput')) {
     log('throughput at saturation (h2load, server on one core, h2load on the other)');
     results.throughput = await throughput(ctx, f);
@@ -109,8 +123,28 @@ try {
   writeFileSync(file, JSON.stringify(results, null, 2));
   log(`results written to ${file}`);
 } finally {
+  isolation?.restore();
   await registry.close();
   await jwks.close();
   rmSync(tmp, { recursive: true, force: true });
 }
 process.exit(0);
+
+/**
+ * Moves other threads off the server core (lib/isolate.ts) and measures the core's noise before
+ * and after, so every run shows how quiet the core it measured on was.
+ */
+async function claimServerCore(cpu: string): Promise<Record<string, unknown>> {
+  const seconds = num('BENCH_NOISE_SECONDS', 3);
+  const before = await coreNoise(cpu, LOAD_CPU, seconds);
+  log(`server core ${cpu} noise, as found: ${describeNoise(before)}`);
+  isolation = isolateCore(cpu, LOAD_CPU);
+  if (isolation.skipped !== undefined) {
+    log(`server core ${cpu} not isolated (${isolation.skipped})`);
+    return { cpu, noise_before: before, isolated: false, skipped: isolation.skipped };
+  }
+  log(`moved off core ${cpu} for the run: ${describeMoved(isolation.moved) || 'nothing'}`);
+  const after = await coreNoise(cpu, LOAD_CPU, seconds);
+  log(`server core ${cpu} noise, isolated: ${describeNoise(after)}`);
+  return { cpu, noise_before: before, isolated: true, moved: isolation.moved, noise_after: after };
+}

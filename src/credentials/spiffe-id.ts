@@ -1,6 +1,8 @@
 // Strict SPIFFE ID parsing (SPIFFE-ID.md): one parser for principals, headers, XFCC, JWT-SVID
 // subjects and registry records, so every path accepts and rejects exactly the same strings.
 
+import { Doorkeeper } from '../util/doorkeeper.js';
+
 export type SpiffeIdResult =
   | { readonly ok: true; readonly trustDomain: string; readonly path: string }
   | { readonly ok: false; readonly error: string };
@@ -19,20 +21,25 @@ const PREFIX = 'spiffe://';
  * all rejected by the character rules.
  */
 export function parseSpiffeId(id: string): SpiffeIdResult {
-  // Principals repeat on every request from the same workload: remember recent answers (bounded;
-  // results are immutable and depend on nothing but the string).
+  // Principals repeat on every request from the same workload: remember answers for IDs that
+  // come back (bounded; results are immutable and depend on nothing but the string). IDs seen
+  // once are not kept, so a stream of distinct IDs leaves no garbage to promote.
   const hit = recent.get(id);
   if (hit !== undefined) return hit;
-  const result = parse(id);
-  if (recent.size >= RECENT_MAX) recent.clear();
-  if (id.length <= MAX_ID_BYTES) recent.set(id, result);
+  const result = parseSpiffeIdUncached(id);
+  if (id.length <= MAX_ID_BYTES && seen.seenBefore(id)) {
+    if (recent.size >= RECENT_MAX) recent.clear();
+    recent.set(id, result);
+  }
   return result;
 }
 
 const RECENT_MAX = 4096;
 const recent = new Map<string, SpiffeIdResult>();
+const seen = new Doorkeeper(4096);
 
-function parse(id: string): SpiffeIdResult {
+/** `parseSpiffeId` without the cache: for strings validated once (registry records). */
+export function parseSpiffeIdUncached(id: string): SpiffeIdResult {
   if (Buffer.byteLength(id, 'utf8') > MAX_ID_BYTES) return fail('longer than 2048 bytes');
   if (!id.startsWith(PREFIX)) return fail('scheme is missing or invalid');
   const rest = id.slice(PREFIX.length);

@@ -2,7 +2,7 @@
 // file, `registry import`, the admin API and the Redis store.
 import { z } from 'zod';
 import { normalizeFingerprint } from '../credentials/fingerprint.js';
-import { parseSpiffeId } from '../credentials/spiffe-id.js';
+import { parseSpiffeIdUncached } from '../credentials/spiffe-id.js';
 
 const id = z
   .string()
@@ -25,7 +25,7 @@ const fingerprint = z.string().transform((v, ctx) => {
 });
 const spiffeId = z
   .string()
-  .refine((v) => parseSpiffeId(v).ok, 'must be a valid SPIFFE ID with a path');
+  .refine((v) => parseSpiffeIdUncached(v).ok, 'must be a valid SPIFFE ID with a path');
 
 export const AGENT_STATUSES = ['pending', 'approved', 'suspended', 'revoked'] as const;
 export const KEY_SCOPES = ['admin', 'read', 'evaluate'] as const;

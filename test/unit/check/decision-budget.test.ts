@@ -41,4 +41,20 @@ describe('DecisionBudget', () => {
       reason: 'decision_timeout',
     });
   });
+
+  it('lets go of answered checks on the next tick, not after a thousand have piled up', async () => {
+    const budget = new DecisionBudget(150); // 15 ms tick
+    const answered = Array.from({ length: 200 }, () =>
+      budget.race(Promise.resolve(deny('overloaded')), performance.now()),
+    );
+    const stuck = budget.race(never, performance.now());
+    await Promise.all(answered);
+    expect(budget.held).toBe(201);
+    await after(40, deny('overloaded'));
+    // Only the pending check is still held: the 200 answered before it are gone.
+    expect(budget.held).toBe(1);
+    await expect(stuck).resolves.toMatchObject({ reason: 'decision_timeout' });
+    await after(40, deny('overloaded'));
+    expect(budget.held).toBe(0);
+  });
 });

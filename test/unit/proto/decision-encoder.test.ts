@@ -75,4 +75,18 @@ describe('DecisionEncoder', () => {
     expect(b.includes(Buffer.from('beta'))).toBe(true);
     expect(c.includes(Buffer.from('x-agent-z'))).toBe(true);
   });
+
+  it('templates only identities that come back; one-off identities leave nothing behind', () => {
+    const enc = new DecisionEncoder();
+    const once = (agentId: string) =>
+      enc.encode(
+        { ...allow, identity: { ...allow.identity, agentId } },
+        { decisionId: randomUUID(), mode: 'enforce', facts: facts({}) },
+      );
+    for (let i = 0; i < 2000; i++) once(`one-off-${i}`);
+    expect(enc.templated).toBeLessThanOrEqual(1); // a hash collision may template one
+    const before = enc.templated;
+    for (let i = 0; i < 3; i++) once('regular');
+    expect(enc.templated).toBe(before + 1);
+  });
 });
