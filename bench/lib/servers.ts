@@ -66,9 +66,16 @@ export interface AuthzOptions {
  * marking and parallel scavenges compete with the event loop for the same core and turned each
  * old-generation collection into a 30–90 ms stall (p99 at 5 000/s: 30–50 ms); doing GC work on the
  * main thread and letting the old generation reach 128 MB before the first full collection took
- * it to 3–9 ms. See README, Performance.
+ * it to 3–9 ms. Without allocation-site pretenuring: about two processes in five otherwise settled
+ * into a mode where ~750 KB of each check's garbage was promoted at every scavenge (2.3–3.7 ms
+ * pauses instead of 0.7 ms, p99 3–5 ms); with it off, none of 14 starts did. See README,
+ * Performance.
  */
-export const RUNTIME_FLAGS = ['--single-threaded-gc', '--initial-old-space-size=128'];
+export const RUNTIME_FLAGS = [
+  '--single-threaded-gc',
+  '--initial-old-space-size=128',
+  '--no-allocation-site-pretenuring',
+];
 
 /** agent-authz from dist/ (what `make build` produced), configured by environment only. */
 export async function startAuthz(name: string, o: AuthzOptions): Promise<Server> {
