@@ -73,6 +73,7 @@ export function isolateCore(serverCpu: string | undefined, loadCpu: string): Iso
     moved,
     restore: () => {
       restoreAffinities(saved);
+      restoreInherited(new Map(saved.map((l) => l.split(' ') as [string, string])), cpu);
       rmSync(AFFINITY_FILE, { force: true });
     },
   };
@@ -82,6 +83,37 @@ function restoreAffinities(saved: string[]): void {
   for (const line of saved) {
     const [tid, list] = line.split(' ');
     spawnSync('taskset', ['-pc', list!, tid!], { stdio: 'ignore' });
+  }
+}
+
+/**
+ * Threads and processes started during the run by a process that was moved inherited its reduced
+ * affinity (a service's new thread, a child of PID 1): give them their creator's original one.
+ */
+function restoreInherited(original: Map<string, string>, cpu: number): void {
+  for (const pid of readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
+    let tids: string[];
+    try {
+      tids = readdirSync(`/proc/${pid}/task`);
+    } catch {
+      continue;
+    }
+    for (const tid of tids) {
+      if (original.has(tid)) continue;
+      let status: string;
+      try {
+        status = readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8');
+      } catch {
+        continue;
+      }
+      const list = /^Cpus_allowed_list:\s*(\S+)/m.exec(status)?.[1];
+      const ppid = /^PPid:\s*(\d+)/m.exec(status)?.[1];
+      const from = original.get(pid) ?? (ppid === undefined ? undefined : original.get(ppid));
+      if (list === undefined || from === undefined) continue;
+      const reduced = parseCpuList(from).filter((c) => c !== cpu);
+      if (parseCpuList(list).join(',') !== reduced.join(',')) continue; // set by someone else
+      spawnSync('taskset', ['-pc', from, tid], { stdio: 'ignore' });
+    }
   }
 }
 
