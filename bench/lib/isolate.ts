@@ -43,30 +43,16 @@ export function isolateCore(serverCpu: string | undefined, loadCpu: string): Iso
   const fallback = loadCpu.split(/[,-]/)[0]!;
   const saved: string[] = [];
   const moved: Record<string, number> = {};
-  for (const pid of readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
-    let tids: string[];
-    try {
-      tids = readdirSync(`/proc/${pid}/task`);
-    } catch {
-      continue; // exited
-    }
-    for (const tid of tids) {
-      let status: string;
-      try {
-        status = readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8');
-      } catch {
-        continue;
-      }
-      const list = /^Cpus_allowed_list:\s*(\S+)/m.exec(status)?.[1];
-      if (list === undefined || !parseCpuList(list).includes(cpu)) continue;
-      const rest = parseCpuList(list).filter((c) => c !== cpu);
-      const target = rest.length > 0 ? rest.join(',') : fallback;
-      const r = spawnSync('taskset', ['-pc', target, tid], { stdio: 'ignore' });
-      if (r.status !== 0) continue; // a per-CPU kernel thread, or gone
-      saved.push(`${tid} ${list}`);
-      const name = /^Name:\s*(.*)$/m.exec(status)?.[1] ?? '?';
-      moved[name] = (moved[name] ?? 0) + 1;
-    }
+  for (const { tid, status } of threads()) {
+    const list = /^Cpus_allowed_list:\s*(\S+)/m.exec(status)?.[1];
+    if (list === undefined || !parseCpuList(list).includes(cpu)) continue;
+    const rest = parseCpuList(list).filter((c) => c !== cpu);
+    const target = rest.length > 0 ? rest.join(',') : fallback;
+    const r = spawnSync('taskset', ['-pc', target, tid], { stdio: 'ignore' });
+    if (r.status !== 0) continue; // a per-CPU kernel thread, or gone
+    saved.push(`${tid} ${list}`);
+    const name = /^Name:\s*(.*)$/m.exec(status)?.[1] ?? '?';
+    moved[name] = (moved[name] ?? 0) + 1;
   }
   writeFileSync(AFFINITY_FILE, saved.join('\n') + '\n');
   return {
@@ -91,6 +77,20 @@ function restoreAffinities(saved: string[]): void {
  * affinity (a service's new thread, a child of PID 1): give them their creator's original one.
  */
 function restoreInherited(original: Map<string, string>, cpu: number): void {
+  for (const { pid, tid, status } of threads()) {
+    if (original.has(tid)) continue;
+    const list = /^Cpus_allowed_list:\s*(\S+)/m.exec(status)?.[1];
+    const ppid = /^PPid:\s*(\d+)/m.exec(status)?.[1];
+    const from = original.get(pid) ?? (ppid === undefined ? undefined : original.get(ppid));
+    if (list === undefined || from === undefined) continue;
+    const reduced = parseCpuList(from).filter((c) => c !== cpu);
+    if (parseCpuList(list).join(',') !== reduced.join(',')) continue; // set by someone else
+    spawnSync('taskset', ['-pc', from, tid], { stdio: 'ignore' });
+  }
+}
+
+/** Every thread on the machine with its /proc status text (those that exit meanwhile are skipped). */
+function* threads(): Generator<{ pid: string; tid: string; status: string }> {
   for (const pid of readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
     let tids: string[];
     try {
@@ -99,20 +99,11 @@ function restoreInherited(original: Map<string, string>, cpu: number): void {
       continue;
     }
     for (const tid of tids) {
-      if (original.has(tid)) continue;
-      let status: string;
       try {
-        status = readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8');
+        yield { pid, tid, status: readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8') };
       } catch {
         continue;
       }
-      const list = /^Cpus_allowed_list:\s*(\S+)/m.exec(status)?.[1];
-      const ppid = /^PPid:\s*(\d+)/m.exec(status)?.[1];
-      const from = original.get(pid) ?? (ppid === undefined ? undefined : original.get(ppid));
-      if (list === undefined || from === undefined) continue;
-      const reduced = parseCpuList(from).filter((c) => c !== cpu);
-      if (parseCpuList(list).join(',') !== reduced.join(',')) continue; // set by someone else
-      spawnSync('taskset', ['-pc', from, tid], { stdio: 'ignore' });
     }
   }
 }
