@@ -3,7 +3,7 @@ import type { PathThroughput, LatencyRow } from './phases/throughput.js';
 import type { RevocationResult } from './phases/revocation.js';
 import type { MemoryResult } from './phases/memory.js';
 import type { WorkersResult } from './phases/workers.js';
-import { describeNoise, type CoreNoise } from './lib/isolate.js';
+import { describeNoise, type ServerCore } from './lib/isolate.js';
 
 const RATIO_TARGET: Record<string, number> = {
   spiffe: 0.8,
@@ -13,14 +13,6 @@ const RATIO_TARGET: Record<string, number> = {
   jwt_es256: 0.6,
 };
 const P99_TARGET: Record<string, number> = { spiffe: 2, pki: 2, cache_miss: 3 };
-
-interface ServerCore {
-  cpu: string;
-  isolated: boolean;
-  skipped?: string;
-  noise_before: CoreNoise;
-  noise_after?: CoreNoise;
-}
 
 const ok = (pass: boolean) => (pass ? 'PASS' : 'FAIL');
 

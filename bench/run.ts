@@ -14,6 +14,7 @@ import {
   describeNoise,
   isolateCore,
   type Isolation,
+  type ServerCore,
 } from './lib/isolate.js';
 import { seedBulk, seedFixtures, startRegistry } from './lib/seed.js';
 import { latency, throughput } from './phases/throughput.js';
@@ -134,7 +135,7 @@ process.exit(0);
  * Moves other threads off the server core (lib/isolate.ts) and measures the core's noise before
  * and after, so every run shows how quiet the core it measured on was.
  */
-async function claimServerCore(cpu: string): Promise<Record<string, unknown>> {
+async function claimServerCore(cpu: string): Promise<ServerCore> {
   const seconds = num('BENCH_NOISE_SECONDS', 3);
   const before = await coreNoise(cpu, LOAD_CPU, seconds);
   log(`server core ${cpu} noise, as found: ${describeNoise(before)}`);

@@ -8,10 +8,11 @@
 // Only as root, only with a single numeric server core, never when BENCH_ISOLATE=0. Per-CPU
 // kernel threads (kworker/0:*, ksoftirqd/0) cannot move and stay. The saved affinities are also
 // written to a file so that `bench/run.sh` can restore them if this process is killed.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ROOT, run } from './procs.js';
 
 export const AFFINITY_FILE = join(tmpdir(), 'agent-authz-bench-affinity.txt');
 
@@ -126,7 +127,7 @@ export interface CoreNoise {
   readonly lost_ms_per_s: number;
 }
 
-const NOISE = join(new URL('../openloop/', import.meta.url).pathname, 'noise');
+const NOISE = join(ROOT, 'bench/openloop/noise');
 
 /**
  * Time the server core is taken away from a busy thread, measured with `openloop/noise` pinned to
@@ -139,17 +140,19 @@ export async function coreNoise(
   seconds: number,
 ): Promise<CoreNoise> {
   const probe = (cpu: string) =>
-    new Promise<string>((resolve, reject) => {
-      const c = spawn('taskset', ['-c', cpu, NOISE, String(seconds)], { stdio: 'pipe' });
-      let out = '';
-      c.stdout.on('data', (b: Buffer) => (out += b.toString()));
-      c.on('error', reject);
-      c.on('exit', (code) =>
-        code === 0 ? resolve(out) : reject(new Error(`noise exited ${code}`)),
-      );
-    });
+    run(NOISE, [String(seconds)], { cpu, timeoutMs: (seconds + 10) * 1000 });
   const [server] = await Promise.all([probe(serverCpu), probe(loadCpu)]);
   return JSON.parse(server) as CoreNoise;
+}
+
+/** What the bench reports about the server's core (bench/run.ts, report.ts). */
+export interface ServerCore {
+  readonly cpu: string;
+  readonly isolated: boolean;
+  readonly skipped?: string;
+  readonly moved?: Readonly<Record<string, number>>;
+  readonly noise_before: CoreNoise;
+  readonly noise_after?: CoreNoise;
 }
 
 export function describeNoise(n: CoreNoise): string {
