@@ -5,6 +5,7 @@ import { ConfigError, loadConfig } from '../config/config.js';
 import { RegistryFileError } from '../registry/registry-file.js';
 import { createLogger } from '../observability/logger.js';
 import { startApp } from '../server/app.js';
+import { lowerV8ThreadPriority } from '../server/v8-threads.js';
 import { attachWorker, isWorkerProcess, runPrimary, workerConfig } from '../server/workers.js';
 import { CHECK_USAGE, checkCommand } from './check.js';
 import { registryCommand } from './registry-commands.js';
@@ -44,6 +45,11 @@ async function serve(argv: string[]): Promise<number> {
   // --workers N (N > 1): this process becomes the cluster primary; the workers re-run this command.
   if (config.workers > 1 && !isWorkerProcess()) return runPrimary(config, logger);
   const worker = isWorkerProcess();
+  const v8 = lowerV8ThreadPriority(config.v8_thread_nice);
+  if (v8.skipped === undefined)
+    logger.debug({ threads: v8.lowered.length, nice: config.v8_thread_nice }, 'v8 threads lowered');
+  else if (v8.skipped !== 'disabled')
+    logger.info({ reason: v8.skipped }, 'v8 thread priority left unchanged');
   const app = await startApp(worker ? workerConfig(config) : config, { logger });
   if (worker) attachWorker(app.metrics.registry, app.isReady);
   const shutdown = (signal: string) => {

@@ -133,6 +133,8 @@ const schema = z
     audit_checkpoint_every: z.coerce.number().int().min(1).default(1000),
 
     max_in_flight: z.coerce.number().int().min(1).default(2048),
+    // V8's compiler threads run at this nice value so they do not preempt the event loop (0: off).
+    v8_thread_nice: z.coerce.number().int().min(0).max(19).default(19),
     shutdown_grace: duration.prefault('10s'),
     shutdown_delay: duration.prefault('0s'),
   })
