@@ -125,6 +125,10 @@ export class AuditTrail implements Auditor {
       const written = await this.writeBatch(batch);
       // Only a gap note is left and the sink is down: wait for the next event (or close).
       if (!written && batch.every((e) => e instanceof GapNote)) return;
+      // What arrived during the write goes on now only as a full batch; a few events wait for
+      // the next linger (kick) instead of costing a write each (at 2 000 checks/s, writes went
+      // out with ~13 events each instead of ~40).
+      if (this.state === 'open' && this.queue.depth < this.opts.batchSize) return;
     }
   }
 

@@ -79,6 +79,39 @@ describe('AuditTrail', () => {
     expect(await sink.verify()).toMatchObject({ ok: true, events: 50, checkpoints: 10 });
   });
 
+  it('events that arrive during a write wait for the next linger instead of a write each', async () => {
+    let release!: () => void;
+    let started!: () => void;
+    const firstStarted = new Promise<void>((r) => (started = r));
+    class GatedSink extends MemorySink {
+      override async write(records: readonly StoredRecord[]): Promise<void> {
+        if (this.writes === 0) {
+          started();
+          await new Promise<void>((r) => (release = r));
+        }
+        await super.write(records);
+      }
+    }
+    const sink = new GatedSink(() => 'ok');
+    const metrics = newMetrics();
+    const trail = memoryTrail(sink, metrics);
+    trail.record(decision(1));
+    await firstStarted;
+    trail.record(decision(2));
+    trail.record(decision(3));
+    release();
+    await new Promise((r) => setTimeout(r, 5));
+    // batch size 4: the two latecomers did not go out on their own
+    expect(sink.writes).toBe(1);
+    trail.record(decision(4));
+    await new Promise((r) => setTimeout(r, 60));
+    expect(sink.writes).toBe(2);
+    expect(sink.records.filter((r) => r.type === 'decision')).toHaveLength(4);
+    await trail.close();
+    expect(await auditCount(metrics, 'written')).toBe(4);
+    expect(await sink.verify()).toMatchObject({ ok: true, events: 4 });
+  });
+
   it('counts queue overflow and writes a gap record in its place', async () => {
     const file = tempFile();
     const metrics = newMetrics();
