@@ -66,9 +66,11 @@ export class TestRedis {
   }
 
   cli(...args: string[]): string {
+    // stderr is kept in the thrown error instead of printed ("Could not connect" while starting).
     return execFileSync('redis-cli', ['-p', String(this.port), ...args], {
       encoding: 'utf8',
       timeout: 5000,
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
   }
 
