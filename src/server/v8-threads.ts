@@ -1,8 +1,9 @@
 // V8 compiles hot functions (TurboFan) on its platform worker threads. On a pod with one or two
 // cores those threads share the event loop's core, and each compile (2–30 ms of CPU) preempts
-// request handling: on one pinned core, a fresh process's first seconds at 5 000 checks/s had
-// p99 2–8 ms while later runs had 1 ms (bench/README.md). At nice 19 they run in the event loop's
-// idle time instead, so a compile finishes a little later and no request waits for it.
+// request handling: on one pinned core, a fresh process's first run at 5 000 checks/s had p99
+// 1.5–6.5 ms (median 2.1) while its later runs had ~1 ms; with these threads at nice 19, 0.8–1.9 ms
+// (median 1.1; bench/README.md). They then run in the event loop's idle time: a compile finishes
+// a little later and no request waits for it.
 //
 // Linux only (the threads are found in /proc/self/task; elsewhere nothing is done). Node starts
 // its threads in a fixed order before any JavaScript runs: the main thread, the platform's
