@@ -1,6 +1,5 @@
 // The printed summary: every figure beside its SPEC §9 target, and the ratio to the baseline.
-import { FLOOR_PATH } from './phases/throughput.js';
-import type { PathThroughput, LatencyRow } from './phases/throughput.js';
+import { FLOOR_PATH, type PathThroughput, type LatencyRow } from './phases/throughput.js';
 import type { RevocationResult } from './phases/revocation.js';
 import type { MemoryResult } from './phases/memory.js';
 import type { WorkersResult } from './phases/workers.js';

@@ -45,11 +45,15 @@ async function serve(argv: string[]): Promise<number> {
   // --workers N (N > 1): this process becomes the cluster primary; the workers re-run this command.
   if (config.workers > 1 && !isWorkerProcess()) return runPrimary(config, logger);
   const worker = isWorkerProcess();
-  const v8 = lowerV8ThreadPriority(config.v8_thread_nice);
-  if (v8.skipped === undefined)
-    logger.debug({ threads: v8.lowered.length, nice: config.v8_thread_nice }, 'v8 threads lowered');
-  else if (v8.skipped !== 'disabled')
-    logger.info({ reason: v8.skipped }, 'v8 thread priority left unchanged');
+  if (config.v8_thread_nice > 0) {
+    const v8 = lowerV8ThreadPriority(config.v8_thread_nice);
+    if (v8.skipped === undefined)
+      logger.debug(
+        { threads: v8.lowered.length, nice: config.v8_thread_nice },
+        'v8 threads lowered',
+      );
+    else logger.info({ reason: v8.skipped }, 'v8 thread priority left unchanged');
+  }
   const app = await startApp(worker ? workerConfig(config) : config, { logger });
   if (worker) attachWorker(app.metrics.registry, app.isReady);
   const shutdown = (signal: string) => {

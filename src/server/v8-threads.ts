@@ -71,9 +71,8 @@ function readTasks(pid: number): TaskInfo[] {
   });
 }
 
-/** Sets V8's background threads of this process to `nice` (0: leave them alone). */
+/** Sets V8's background threads of this process to `nice`. */
 export function lowerV8ThreadPriority(nice: number): V8ThreadsResult {
-  if (nice === 0) return { lowered: [], skipped: 'disabled' };
   if (process.platform !== 'linux') return { lowered: [], skipped: process.platform };
   let tasks: TaskInfo[];
   try {
