@@ -58,9 +58,10 @@ export class RedisStore implements RegistryStore {
   ) {
     this.keys = new RedisKeys(opts.prefix);
     this.readDeadlineMs = opts.commandTimeoutMs;
-    // Check path: fail fast. Admin/import path: same timeout budget is too tight for bulk writes.
+    // Check path: fail fast, bounded by read()'s deadline alone (an ioredis commandTimeout too
+    // would be a second timer per read, and one that fires before a waiting answer is read).
+    // Admin/import path: the check budget is too tight for bulk writes.
     this.client = connect(opts, {
-      commandTimeout: opts.commandTimeoutMs,
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
     });
@@ -199,16 +200,19 @@ export class RedisStore implements RegistryStore {
     return out;
   }
 
-  // The command timeout bounds one command on one connection; the deadline here also bounds
-  // what ioredis may do around it (Cluster redirections and CLUSTERDOWN retries).
+  // The deadline bounds the command and whatever ioredis does around it (Cluster redirections,
+  // CLUSTERDOWN retries). Node runs due timers before it polls sockets, so after this process
+  // stalls — a GC pause, a burst of queued requests, a vCPU the host took away — a plain timer
+  // would fire while Redis's answer sits unread in the socket: the check would be denied
+  // registry_unavailable and readiness would drop though Redis answered in a millisecond. The
+  // deadline therefore rejects from setImmediate, after the next poll has read what arrived; a
+  // Redis that really did not answer is still failed within that one loop turn.
   private async read<T>(fn: () => Promise<T>, operation = 'lookup'): Promise<T> {
     let timer: NodeJS.Timeout | undefined;
     try {
       const deadline = new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () => reject(new Error('registry read deadline exceeded')),
-          this.readDeadlineMs,
-        );
+        const expire = () => reject(new Error('registry read deadline exceeded'));
+        timer = setTimeout(() => setImmediate(expire), this.readDeadlineMs);
       });
       const value = await Promise.race([fn(), deadline]);
       this.failing = false;

@@ -161,6 +161,14 @@ class IsoClock {
   }
 }
 
+function expireUnanswered(due: readonly Waiter[]): void {
+  for (const w of due) {
+    if (w.settled) continue;
+    w.settled = true;
+    w.expire();
+  }
+}
+
 interface Waiter {
   readonly deadline: number;
   /** Answered (or expired): the sweep drops it without calling expire(). */
@@ -218,14 +226,19 @@ export class DecisionBudget {
   private sweep(): void {
     const now = performance.now();
     const q = this.waiting;
+    let due: Waiter[] | undefined;
     let i = 0;
     for (; i < q.length; i++) {
       const w = q[i]!;
       if (w.settled) continue;
       if (w.deadline > now) break;
-      w.settled = true;
-      w.expire();
+      (due ??= []).push(w);
     }
+    // Due checks are timed out after the next socket poll, not now: timers run before Node reads
+    // its sockets, so after a stall of this process the answer a check waited for (a Redis reply,
+    // a JWKS response) may already be there, unread. Denying it anyway would turn our own pause
+    // into decision_timeouts for checks whose answers had arrived in time.
+    if (due !== undefined) setImmediate(expireUnanswered, due);
     // Settled waiters behind the first pending one stay until it is answered or expires. Those
     // before it are let go on every tick: a waiter holds its check's promise and decision, and
     // keeping answered ones until a thousand had piled up (half a second at 2 000 checks/s) made

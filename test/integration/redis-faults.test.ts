@@ -108,6 +108,42 @@ describe('Redis failure modes', () => {
     expect(await readyz(srv)).toBe(200);
   });
 
+  it('a stall of this process is not a Redis failure: an answer waiting in the socket is used', async () => {
+    // The check path's 50 ms read deadline, against a Redis that answers in well under a
+    // millisecond while this process does not run for 200 ms (a GC pause, a burst of queued
+    // requests, a vCPU the host took away). The reply is then in the socket, unread; the read
+    // must return it and readiness must stay up — not registry_unavailable, not a flapping pod.
+    const store = new RedisStore({
+      url: redis.url,
+      commandTimeoutMs: 50,
+      prefix: 'agent-authz',
+      versionPollMs: 60_000,
+    });
+    try {
+      expect(await store.waitReady(5_000)).toBe(true);
+      for (const by of ['id', 'spiffe'] as const) {
+        const value = by === 'id' ? 'alpha' : ALPHA;
+        const pending = store.findAgent({ by, value }); // the command is on the wire now
+        const end = performance.now() + 200;
+        while (performance.now() < end);
+        expect((await pending)?.agent_id).toBe('alpha');
+        expect(store.ready()).toBe(true);
+      }
+      // The deadline still fails a Redis that really does not answer.
+      redis.pause();
+      try {
+        await expect(store.findAgent({ by: 'id', value: 'alpha' })).rejects.toThrow(
+          'registry read deadline exceeded',
+        );
+        expect(store.ready()).toBe(false);
+      } finally {
+        redis.resume();
+      }
+    } finally {
+      await store.close();
+    }
+  });
+
   it('(a) Redis killed under load: every answer a CheckResponse, no allow for unknown or revoked', async () => {
     const counts = new Map<string, number>();
     const bump = (k: string) => counts.set(k, (counts.get(k) ?? 0) + 1);

@@ -1,10 +1,18 @@
 // The decision budget: answers that come in time pass through, late ones become decision_timeout,
 // and the waiters it keeps in deadline order never hold an answered check back.
+import { once } from 'node:events';
+import { createServer, connect, type Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { deny, type Decision } from '../../../src/check/decision.js';
 import { DecisionBudget } from '../../../src/server/check-handler.js';
 
 const never = new Promise<Decision>(() => undefined);
+
+/** Holds the event loop for `ms`, as a GC pause or a burst of queued requests would. */
+function stall(ms: number): void {
+  const end = performance.now() + ms;
+  while (performance.now() < end);
+}
 const after = (ms: number, d: Decision) =>
   new Promise<Decision>((resolve) => setTimeout(() => resolve(d), ms));
 
@@ -56,5 +64,33 @@ describe('DecisionBudget', () => {
     await expect(stuck).resolves.toMatchObject({ reason: 'decision_timeout' });
     await after(40, deny('overloaded'));
     expect(budget.held).toBe(0);
+  });
+
+  it('after a stall of the process, an answer already in a socket wins over the expired budget', async () => {
+    // The answer travels over a real loopback socket, so it is read in the event loop's poll phase,
+    // which Node reaches only after running the timers that came due during the stall.
+    const server = createServer();
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const { port } = server.address() as { port: number };
+    const accepted = once(server, 'connection') as Promise<[Socket]>;
+    const client = connect(port, '127.0.0.1');
+    await once(client, 'connect');
+    const [peer] = await accepted;
+    try {
+      const budget = new DecisionBudget(30); // 3 ms tick
+      const d = deny('agent_not_registered');
+      const answer = new Promise<Decision>((resolve) => client.once('data', () => resolve(d)));
+      const raced = budget.race(answer, performance.now());
+      const stuck = budget.race(never, performance.now());
+      peer.write('x'); // in the client's receive buffer within microseconds
+      stall(120); // the budget and its tick both pass while nothing runs
+      await expect(raced).resolves.toBe(d);
+      await expect(stuck).resolves.toMatchObject({ reason: 'decision_timeout' });
+    } finally {
+      client.destroy();
+      peer.destroy();
+      server.close();
+    }
   });
 });
