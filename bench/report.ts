@@ -105,8 +105,7 @@ export function report(r: Record<string, unknown>): string {
         }),
       ),
     );
-    const miss = lat.find((l) => l.path === 'cache_miss');
-    if (miss?.note !== undefined) out.push(`cache_miss: ${miss.note}`);
+    for (const l of lat) if (l.note !== undefined) out.push(`${l.path} @${l.rate}/s: ${l.note}`);
     const floorLine = describeFloor(lat);
     if (floorLine !== undefined) out.push(floorLine);
   }
@@ -122,7 +121,8 @@ export function report(r: Record<string, unknown>): string {
     out.push(
       '',
       `Memory (${mem.registered_agents} agents registered in Redis): RSS idle ${mem.rss_idle_mib} MiB; with ${mem.cache_entries} cache entries ${mem.rss_warm_mib} MiB   target <= 200 MiB  ${ok(mem.rss_warm_mib <= 200)}`,
-      `Soak ${mem.soak.seconds}s mixed load @${mem.soak.rate}/s: RSS samples ${mem.soak.samples_mib.join(' ')} MiB; max ${mem.soak.rss_max_mib} MiB; slope ${mem.soak.slope_mib_per_min} MiB/min; errors ${mem.soak.errors}`,
+      `Soak ${mem.soak.seconds}s mixed load @${mem.soak.rate}/s: RSS samples ${mem.soak.samples_mib.join(' ')} MiB; slope ${mem.soak.slope_mib_per_min} MiB/min; errors ${mem.soak.errors}; full GCs ${mem.soak.full_gcs} (mean pause ${mem.soak.full_gc_mean_ms} ms)`,
+      `  max RSS under load ${mem.soak.rss_max_mib} MiB   target <= 200 MiB  ${ok(mem.soak.rss_max_mib <= 200 && mem.soak.errors === 0)}`,
     );
   }
   const w = r.workers as WorkersResult | undefined;

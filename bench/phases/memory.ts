@@ -18,6 +18,9 @@ export interface MemoryResult {
     readonly slope_mib_per_min: number;
     readonly rss_max_mib: number;
     readonly errors: number;
+    /** Full (mark-compact) collections during the soak and their mean pause (Node's GC metric). */
+    readonly full_gcs: number;
+    readonly full_gc_mean_ms: number;
   };
 }
 
@@ -30,7 +33,12 @@ export async function memory(ctx: Context, f: Fixtures, registered: number): Pro
     mixed.push(warmFrames[i]!, grpcFrame(f.bodies[HIT_PATHS[i % HIT_PATHS.length]!]));
   const mixedFile = writeFrames(ctx.tmp, 'mixed', mixed);
 
-  const authz = await startAuthz('agent-authz-memory', { env: ctx.authzEnv, cpu: ctx.serverCpu });
+  const authz = await startAuthz('agent-authz-memory', {
+    env: ctx.authzEnv,
+    cpu: ctx.serverCpu,
+    nodeArgs: ctx.nodeArgs,
+    main: ctx.authzMain,
+  });
   const pid = authz.proc.child.pid!;
   try {
     await sleep(2000);
@@ -47,6 +55,7 @@ export async function memory(ctx: Context, f: Fixtures, registered: number): Pro
 
     const rate = 2000;
     const samples: number[] = [];
+    const gc0 = await fullGcs(authz.httpPort);
     const soak = loadgen(authz.grpcPort, mixedFile, { rate, seconds: ctx.soakSeconds, warmup: 0 });
     let done = false;
     void soak.finally(() => (done = true));
@@ -55,6 +64,7 @@ export async function memory(ctx: Context, f: Fixtures, registered: number): Pro
       if (!done) samples.push(Math.round(rssMiB(pid) * 10) / 10);
     }
     const r = await soak;
+    const gc1 = await fullGcs(authz.httpPort);
     const tail = samples.slice(Math.floor(samples.length / 4));
     const slope = slopePerMinute(tail, 5);
     ctx.log(
@@ -72,11 +82,24 @@ export async function memory(ctx: Context, f: Fixtures, registered: number): Pro
         slope_mib_per_min: Math.round(slope * 100) / 100,
         rss_max_mib: Math.max(...samples),
         errors: r.grpcErrors + r.transportErrors + r.denied,
+        full_gcs: gc1.count - gc0.count,
+        full_gc_mean_ms:
+          gc1.count > gc0.count
+            ? Math.round(((gc1.seconds - gc0.seconds) / (gc1.count - gc0.count)) * 10_000) / 10
+            : 0,
       },
     };
   } finally {
     await authz.stop();
   }
+}
+
+async function fullGcs(port: number): Promise<{ count: number; seconds: number }> {
+  const metric = 'agent_authz_nodejs_gc_duration_seconds';
+  return {
+    count: await scrape(port, `${metric}_count`, 'kind="major"'),
+    seconds: await scrape(port, `${metric}_sum`, 'kind="major"'),
+  };
 }
 
 function slopePerMinute(ys: number[], stepSeconds: number): number {

@@ -181,6 +181,7 @@ export async function latency(ctx: Context, f: Fixtures): Promise<LatencyRow[]> 
     },
   ];
   const runs: LoadgenResult[][] = specs.map(() => []);
+  let gcNote = '';
   try {
     for (let rep = 0; rep < ctx.latencyRepeats; rep++)
       for (const [i, s] of specs.entries()) {
@@ -194,6 +195,7 @@ export async function latency(ctx: Context, f: Fixtures): Promise<LatencyRow[]> 
           `  latency ${s.path} @${s.rate}/s run ${rep + 1}: p50 ${r.p50_ms} ms, p99 ${r.p99_ms} ms, server CPU ${r.server_cpu_pct}%`,
         );
       }
+    gcNote = await fullGcNote(authz.httpPort);
   } finally {
     await baseline.stop();
     await floor.stop();
@@ -201,9 +203,26 @@ export async function latency(ctx: Context, f: Fixtures): Promise<LatencyRow[]> 
     await authz.stop();
     await authzHttp2.stop();
   }
-  const rows = specs.map((s, i) => ({ path: s.path, rate: s.rate, ...medianRun(runs[i]!) }));
+  const rows: LatencyRow[] = specs.map((s, i) => ({
+    path: s.path,
+    rate: s.rate,
+    ...medianRun(runs[i]!),
+    ...(s.server === authz && s.rate === ctx.lowRate
+      ? { note: `the agent-authz process behind these rows, over all of them: ${gcNote}` }
+      : {}),
+  }));
   rows.push(await cacheMiss(ctx));
   return rows;
+}
+
+/** How many full (mark-compact) collections a server has run, and their mean pause. */
+async function fullGcNote(port: number): Promise<string> {
+  const metric = 'agent_authz_nodejs_gc_duration_seconds';
+  const count = await scrape(port, `${metric}_count`, 'kind="major"');
+  const seconds = await scrape(port, `${metric}_sum`, 'kind="major"');
+  return count === 0
+    ? 'no full GC'
+    : `${count} full GCs, mean pause ${((seconds / count) * 1000).toFixed(1)} ms`;
 }
 
 /** Per-field medians over runs (errors summed): one stalled run cannot decide a row alone. */
@@ -265,7 +284,7 @@ async function cacheMiss(ctx: Context): Promise<LatencyRow> {
     }
     const misses = (await scrape(authz.httpPort, metric, 'result="miss"')) - misses0;
     const sent = ctx.latencyRepeats * rate * (ctx.latencySeconds + 2);
-    const note = `${misses} registry cache misses for ${sent} checks sent (incl. 2 s warm-ups)`;
+    const note = `${misses} registry cache misses for ${sent} checks sent (incl. 2 s warm-ups); ${await fullGcNote(authz.httpPort)}`;
     return { path: 'cache_miss', rate, note, ...medianRun(runs) };
   } finally {
     await authz.stop();
