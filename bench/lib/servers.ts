@@ -65,17 +65,17 @@ export interface AuthzOptions {
  * keeps the three in step). On a pod's one or two cores, V8's helper threads for concurrent
  * marking and parallel scavenges compete with the event loop for the same core and turned each
  * old-generation collection into a 30–90 ms stall (p99 at 5 000/s: 30–50 ms); doing GC work on the
- * main thread took it to 3–9 ms. Without allocation-site pretenuring: about two processes in five
- * otherwise settled into a mode where ~750 KB of each check's garbage was promoted at every
- * scavenge (2.3–3.7 ms pauses instead of 0.7 ms, p99 3–5 ms); with it off, none of 14 starts did.
- * The initial old-space size is where V8 puts its first full collections: 128 MB (chosen while
- * ~4 MB/s was promoted) let the heap fill with refreshed cache entries until RSS passed 200 MiB
- * under load; at 64 MB a full collection comes every minute or so under the mixed soak (10–25 ms,
- * incremental marking in ~1 ms steps) and RSS stays under 200 MiB. See README, Performance.
+ * main thread and letting the old generation reach 128 MB before the first full collection took
+ * it to 3–9 ms. Without allocation-site pretenuring: about two processes in five otherwise settled
+ * into a mode where ~750 KB of each check's garbage was promoted at every scavenge (2.3–3.7 ms
+ * pauses instead of 0.7 ms, p99 3–5 ms); with it off, none of 14 starts did. 64 MB of initial old
+ * space was tried for RSS under load (10-minute soak 138–175 MiB instead of 149–222) and dropped:
+ * it doubled the full collections behind the latency rows (6 against 3, 27–33 ms pauses each).
+ * See README, Performance.
  */
 export const RUNTIME_FLAGS = [
   '--single-threaded-gc',
-  '--initial-old-space-size=64',
+  '--initial-old-space-size=128',
   '--no-allocation-site-pretenuring',
 ];
 
