@@ -67,6 +67,27 @@ describe('Redis Stream audit sink', () => {
     expect(decisions[decisions.length - 1]).toMatchObject({ type: 'decision', latency_us: 130 });
   });
 
+  it('stores multi-byte text byte for byte: each batch is one entry whose lines verify', async () => {
+    // The batch goes to Redis as one Buffer sized from each line's UTF-8 length: paths with 2-,
+    // 3- and 4-byte characters must come back whole, in order, with their hashes intact.
+    const key = auditStreamKey('pod-utf8');
+    const paths = ['/café', '/日本/ü', '/emoji/🙂', '/plain', '/ß'];
+    const trail = streamTrail('pod-utf8');
+    for (let i = 1; i <= 20; i++)
+      trail.record(decision(i, { path: `${paths[i % paths.length]!}/${i}` }));
+    await trail.close();
+    const res = await verifyStream(redis.client, key, { hmacKey: HMAC_KEY, requireSealed: true });
+    expect(res).toMatchObject({ ok: true, events: 20 });
+    const lines = (await redis.client.xrange(key, '-', '+')).flatMap(([, f]) => entryRecords(f));
+    const got = lines
+      .map((l) => JSON.parse(l) as { type: string; path?: string })
+      .filter((r) => r.type === 'decision')
+      .map((r) => r.path);
+    expect(got).toEqual(
+      Array.from({ length: 20 }, (_, k) => `${paths[(k + 1) % paths.length]!}/${k + 1}`),
+    );
+  });
+
   it('detects a deleted entry (XDEL) as seq_gap and a rewritten entry as hash_mismatch', async () => {
     const key = auditStreamKey('pod-2');
     await write(streamTrail('pod-2'), 12);
