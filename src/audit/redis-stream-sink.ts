@@ -93,11 +93,11 @@ export class RedisStreamSink implements AuditSink {
  * A batch's records, newline-separated, as one Buffer. As a string the batch (~45 KB at 64
  * records) was concatenated, flattened by ioredis to measure it and again by the socket write:
  * at 5 000 checks/s a fresh process promoted ~3.5 MB/s of those copies to the old generation for
- * its first ~12 s (a heap sampling profile put 34 of ~48 MB there), and the full collections that
- * garbage later forced (~30 ms each) landed in the latency runs. A Buffer's bytes live outside the
- * V8 heap, and ioredis writes a Buffer argument as it is: old generation after the first 20 s of
- * a fresh process at 5 000/s grew 49–57 MB with the string, 17–22 MB with the Buffer (3 runs
- * each, interleaved), and no longer grows after the first ~4 s.
+ * its first ~12 s (a heap sampling profile put 34 of ~48 MB there), garbage that only a full
+ * collection (~30 ms here) gives back. A Buffer's bytes live outside the V8 heap, and ioredis
+ * writes a Buffer argument as it is: old generation after the first 20 s of a fresh process at
+ * 5 000/s grew 49–57 MB with the string, 17–22 MB with the Buffer (3 runs each, interleaved),
+ * and no longer grows after the first ~4 s.
  */
 function joinLines(records: readonly StoredRecord[]): Buffer {
   const lines = records.map(storedLine);

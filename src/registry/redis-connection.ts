@@ -56,8 +56,9 @@ export function connect(o: RedisConnectionOptions, extra: ConnectionOptions): Cl
   };
   if (o.clusterNodes !== undefined && o.clusterNodes.length > 0) {
     // On a Cluster the offline queue is a Cluster option (node connections always queue while
-    // they connect; a command timeout, or the check path's own read deadline, bounds that), and node connections do not
-    // reconnect on their own: the Cluster refreshes its slot map and reconnects instead.
+    // they connect; a command timeout, or the check path's own read deadline, bounds that), and
+    // node connections do not reconnect on their own: the Cluster refreshes its slot map and
+    // reconnects instead.
     return new Cluster(o.clusterNodes.map(hostPort), {
       redisOptions: node,
       enableOfflineQueue: extra.enableOfflineQueue,
