@@ -237,3 +237,12 @@ export async function scrape(port: number, metric: string, match = ''): Promise<
   }
   return sum;
 }
+
+/** Full (mark-compact) collections a server has run so far and their summed pause (Node's GC metric). */
+export async function fullGcs(port: number): Promise<{ count: number; seconds: number }> {
+  const metric = 'agent_authz_nodejs_gc_duration_seconds';
+  return {
+    count: await scrape(port, `${metric}_count`, 'kind="major"'),
+    seconds: await scrape(port, `${metric}_sum`, 'kind="major"'),
+  };
+}

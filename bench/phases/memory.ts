@@ -2,7 +2,7 @@
 // with 10 000 distinct agents in its cache; then a mixed-load soak sampling RSS to show whether it
 // keeps growing (least-squares slope over the samples after the first quarter).
 import { HIT_PATHS, bulkRequest, grpcFrame, type Fixtures } from '../fixtures.js';
-import { loadgen, scrape, startAuthz, writeFrames } from '../lib/servers.js';
+import { fullGcs, loadgen, scrape, startAuthz, writeFrames } from '../lib/servers.js';
 import { rssMiB, sleep } from '../lib/procs.js';
 import type { Context } from '../context.js';
 
@@ -92,14 +92,6 @@ export async function memory(ctx: Context, f: Fixtures, registered: number): Pro
   } finally {
     await authz.stop();
   }
-}
-
-async function fullGcs(port: number): Promise<{ count: number; seconds: number }> {
-  const metric = 'agent_authz_nodejs_gc_duration_seconds';
-  return {
-    count: await scrape(port, `${metric}_count`, 'kind="major"'),
-    seconds: await scrape(port, `${metric}_sum`, 'kind="major"'),
-  };
 }
 
 function slopePerMinute(ys: number[], stepSeconds: number): number {

@@ -5,6 +5,7 @@ import { HIT_PATHS, bulkRequest, grpcFrame, type Fixtures, type PathName } from 
 import {
   h2load,
   loadgen,
+  fullGcs,
   scrape,
   startAuthz,
   startBaseline,
@@ -217,9 +218,7 @@ export async function latency(ctx: Context, f: Fixtures): Promise<LatencyRow[]> 
 
 /** How many full (mark-compact) collections a server has run, and their mean pause. */
 async function fullGcNote(port: number): Promise<string> {
-  const metric = 'agent_authz_nodejs_gc_duration_seconds';
-  const count = await scrape(port, `${metric}_count`, 'kind="major"');
-  const seconds = await scrape(port, `${metric}_sum`, 'kind="major"');
+  const { count, seconds } = await fullGcs(port);
   return count === 0
     ? 'no full GC'
     : `${count} full GCs, mean pause ${((seconds / count) * 1000).toFixed(1)} ms`;

@@ -179,8 +179,9 @@ interface Waiter {
 /**
  * The decision budget with one coarse timer for every check in flight, instead of a setTimeout,
  * a clearTimeout and a Promise.race per request (they showed in cache-hit profiles). A check that
- * overruns gets decision_timeout between budgetMs and budgetMs + one tick; the tick is a tenth of
- * the budget (at most 15 ms), so with the 150 ms budget the deny still beats Envoy's 200 ms default.
+ * overruns gets decision_timeout between budgetMs and budgetMs + one tick (then one socket poll,
+ * see sweep); the tick is a tenth of the budget (at most 15 ms), so with the 150 ms budget the
+ * deny still beats Envoy's 200 ms default.
  * Waiters sit in an array in deadline order (every waiter gets the same budget); answered ones are
  * only marked, so a check allocates no hash-table churn (a Set's delete showed in heap profiles).
  */
