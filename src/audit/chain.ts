@@ -1,7 +1,7 @@
 // The hash chain itself: how a record is canonicalised, hashed, sealed onto its writer's chain and
 // how checkpoints are signed. Writer and verifier both call these, so they hash identical bytes.
-import * as crypto from 'node:crypto';
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { sha256 } from '../util/sha256.js';
 import canonicalize from 'canonicalize';
 import type {
   AuditInput,
@@ -94,12 +94,8 @@ const SAFE_KEYS = new Set<string>();
 const INDEX_LIKE = /^(0|[1-9][0-9]*)$/;
 
 export function sha256Hex(text: string): string {
-  // One-shot hashing (no Hash object per record) where Node has it (>= 20.12).
-  return oneShot !== undefined
-    ? oneShot('sha256', text, 'hex')
-    : createHash('sha256').update(text, 'utf8').digest('hex');
+  return sha256(text, 'hex');
 }
-const oneShot = (crypto as { hash?: (alg: string, data: string, enc: 'hex') => string }).hash;
 
 /** The hash a chained record must carry: over everything in it except `hash` itself. */
 export function recordHash(record: Readonly<Record<string, unknown>>): string {

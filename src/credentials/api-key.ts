@@ -1,7 +1,8 @@
 // Credential 5, API keys (`key_bound` / `self_declared`). A key reads `aak_<key_id>.<secret>`: the
 // key id finds the record without storing the secret; only SHA-256(key) is stored and compared in
 // constant time. Unknown, wrong, revoked and expired keys all produce the same answer.
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
+import { sha256 } from '../util/sha256.js';
 import type { RequestFacts } from '../check/facts.js';
 import type { ApiKey } from '../registry/records.js';
 import type { RegistryReader } from '../registry/registry.js';
@@ -14,7 +15,7 @@ const FORMAT = /^aak_([A-Za-z0-9][A-Za-z0-9._:-]{0,127})\.([A-Za-z0-9_-]{32,128}
 const DUMMY_DIGEST = '0'.repeat(64);
 
 export function digestApiKey(key: string): string {
-  return createHash('sha256').update(key, 'utf8').digest('hex');
+  return sha256(key, 'hex');
 }
 
 export function parseApiKey(key: string): { keyId: string } | undefined {

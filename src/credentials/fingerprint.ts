@@ -1,5 +1,6 @@
 // Certificate fingerprints have one canonical form: lowercase hex SHA-256 of the DER, no separators.
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
+import { sha256 } from '../util/sha256.js';
 
 /** Accepts `AB:CD:…`, `abcd…` or `ABCD…` (SHA-256 only); anything else is undefined. */
 export function normalizeFingerprint(value: string): string | undefined {
@@ -11,7 +12,7 @@ export function normalizeFingerprint(value: string): string | undefined {
 }
 
 export function fingerprintOfDer(der: Uint8Array): string {
-  return createHash('sha256').update(der).digest('hex');
+  return sha256(der, 'hex');
 }
 
 /** Constant-time equality of two hex digests of the same length. */

@@ -1,6 +1,6 @@
 // Where a JWT sits in a request, and the verified-token cache that makes a repeated token cost one
 // SHA-256 instead of a signature check. The cache holds results, never the token itself.
-import { createHash } from 'node:crypto';
+import { sha256 } from '../util/sha256.js';
 import { LRUCache } from 'lru-cache';
 import type { CredentialResult } from './credential.js';
 
@@ -34,7 +34,7 @@ export function findJwt(headers: ReadonlyMap<string, string>): string | undefine
 
 /** SHA-256 of a token: the only form in which a token is ever kept in memory past the request. */
 export function tokenDigest(token: string): string {
-  return createHash('sha256').update(token, 'utf8').digest('base64url');
+  return sha256(token, 'base64url');
 }
 
 interface Entry {
