@@ -7,8 +7,14 @@ export interface RequestFacts {
   readonly sourceCertificate: string;
   readonly sourceAddress: string;
   readonly destinationPrincipal: string;
-  /** Lower-cased header names to values (Envoy joins repeated headers with ','). */
+  /**
+   * Lower-cased header names to values (Envoy joins repeated headers with ','): only the headers
+   * a decision reads or an allow strips (keepsHeader in header-rules.ts); the decoder makes no
+   * string of any other header's value.
+   */
   readonly headers: ReadonlyMap<string, string>;
+  /** Some header value, kept or not, held a control character (set by the decoder). */
+  readonly controlCharInHeader?: boolean;
   readonly method: string;
   readonly path: string;
   readonly host: string;

@@ -18,7 +18,7 @@ export const SET_HEADERS = [
 ] as const;
 
 /** Credentials never travel upstream (secrets) and neither do spoofable identity claims. */
-const STRIP_ALWAYS = [
+export const STRIP_ALWAYS = [
   'x-api-key',
   'x-agent-token',
   'x-spiffe-id',
@@ -89,15 +89,31 @@ export function headersToRemove(
   facts: RequestFacts | undefined,
   setNames: readonly string[],
 ): string[] {
-  const remove = new Set<string>(STRIP_ALWAYS);
-  for (const name of facts?.headers.keys() ?? []) {
-    const dashed = name.includes('_') ? name.replaceAll('_', '-') : name;
-    if (dashed.startsWith('x-agent-') && !setNames.includes(name)) remove.add(name);
-    if (dashed !== name && STRIP_ALWAYS.includes(dashed)) remove.add(name);
-  }
-  for (const n of setNames) remove.delete(n);
-  return [...remove];
+  const always = STRIP_ALWAYS.filter((n) => !setNames.includes(n));
+  const extra = extraRemovals(facts, setNames);
+  return extra === undefined ? always : [...always, ...extra];
 }
+
+/**
+ * The headers an allow strips besides STRIP_ALWAYS, in request order: stray x-agent-* headers and
+ * underscore spellings. Usually none, and then nothing is allocated (the response encoder keys its
+ * templates on these on every check).
+ */
+export function extraRemovals(
+  facts: RequestFacts | undefined,
+  setNames: readonly string[],
+): string[] | undefined {
+  if (facts === undefined) return undefined;
+  let out: string[] | undefined;
+  for (const name of facts.headers.keys()) {
+    if (STRIPPED.has(name) || setNames.includes(name)) continue;
+    const dashed = name.includes('_') ? name.replaceAll('_', '-') : name;
+    if (dashed.startsWith('x-agent-') || (dashed !== name && STRIPPED.has(dashed)))
+      (out ??= []).push(name);
+  }
+  return out;
+}
+const STRIPPED: ReadonlySet<string> = new Set(STRIP_ALWAYS);
 
 /** The header names an allow sets (with an identity), or a dry-run allow of a would-be deny. */
 export function allowSetNames(withIdentity: boolean): readonly string[] {

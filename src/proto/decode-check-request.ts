@@ -2,7 +2,8 @@
 // Never throws: a malformed message becomes a DecodeFailure so the handler can answer with a deny
 // instead of a gRPC error (which Envoy would hand to failure_mode_allow).
 import protobuf from 'protobufjs';
-import type { RequestFacts } from '../check/facts.js';
+import { EMPTY_MAP, type RequestFacts } from '../check/facts.js';
+import { keepsHeader } from '../check/header-rules.js';
 
 export interface DecodeFailure {
   readonly malformed: true;
@@ -15,11 +16,12 @@ interface MutableFacts {
   sourceAddress: string;
   destinationPrincipal: string;
   headers: Map<string, string>;
+  controlCharInHeader: boolean;
   method: string;
   path: string;
   host: string;
   requestId: string;
-  contextExtensions: Map<string, string>;
+  contextExtensions: ReadonlyMap<string, string>;
 }
 
 const LEN = 2;
@@ -27,24 +29,29 @@ const certificateCache = new Map<string, string>();
 const CERT_CACHE_MAX = 1024;
 export const MAX_CERT_CHARS = 32 * 1024;
 
-export function decodeCheckRequest(buf: Uint8Array): RequestFacts | DecodeFailure {
+export function decodeCheckRequest(bytes: Uint8Array): RequestFacts | DecodeFailure {
+  // A Buffer view (no copy): values are sliced out of it by position.
+  const buf = Buffer.isBuffer(bytes)
+    ? bytes
+    : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const facts: MutableFacts = {
     sourcePrincipal: '',
     sourceCertificate: '',
     sourceAddress: '',
     destinationPrincipal: '',
     headers: new Map(),
+    controlCharInHeader: false,
     method: '',
     path: '',
     host: '',
     requestId: '',
-    contextExtensions: new Map(),
+    contextExtensions: EMPTY_MAP,
   };
   try {
     const r = protobuf.Reader.create(buf);
     while (r.pos < r.len) {
       const tag = r.uint32();
-      if (tag >>> 3 === 1 && (tag & 7) === LEN) readAttributes(r, r.uint32() + r.pos, facts);
+      if (tag >>> 3 === 1 && (tag & 7) === LEN) readAttributes(r, buf, r.uint32() + r.pos, facts);
       else r.skipType(tag & 7);
     }
     return facts;
@@ -57,7 +64,7 @@ export function isDecodeFailure(x: RequestFacts | DecodeFailure): x is DecodeFai
   return (x as DecodeFailure).malformed === true;
 }
 
-function readAttributes(r: protobuf.Reader, end: number, f: MutableFacts): void {
+function readAttributes(r: protobuf.Reader, buf: Buffer, end: number, f: MutableFacts): void {
   while (r.pos < end) {
     const tag = r.uint32();
     const field = tag >>> 3;
@@ -67,9 +74,11 @@ function readAttributes(r: protobuf.Reader, end: number, f: MutableFacts): void 
     }
     if (field === 1) readPeer(r, r.uint32() + r.pos, f, true);
     else if (field === 2) readPeer(r, r.uint32() + r.pos, f, false);
-    else if (field === 4) readRequest(r, r.uint32() + r.pos, f);
-    else if (field === 10) readMapEntry(r, r.uint32() + r.pos, f.contextExtensions, false);
-    else r.skipType(LEN);
+    else if (field === 4) readRequest(r, buf, r.uint32() + r.pos, f);
+    else if (field === 10) {
+      if (f.contextExtensions === EMPTY_MAP) f.contextExtensions = new Map();
+      readMapEntry(r, r.uint32() + r.pos, f.contextExtensions as Map<string, string>);
+    } else r.skipType(LEN);
   }
 }
 
@@ -104,15 +113,15 @@ function readAddress(r: protobuf.Reader, end: number): string {
   return out;
 }
 
-function readRequest(r: protobuf.Reader, end: number, f: MutableFacts): void {
+function readRequest(r: protobuf.Reader, buf: Buffer, end: number, f: MutableFacts): void {
   while (r.pos < end) {
     const tag = r.uint32();
-    if (tag >>> 3 === 2 && (tag & 7) === LEN) readHttp(r, r.uint32() + r.pos, f);
+    if (tag >>> 3 === 2 && (tag & 7) === LEN) readHttp(r, buf, r.uint32() + r.pos, f);
     else r.skipType(tag & 7);
   }
 }
 
-function readHttp(r: protobuf.Reader, end: number, f: MutableFacts): void {
+function readHttp(r: protobuf.Reader, buf: Buffer, end: number, f: MutableFacts): void {
   while (r.pos < end) {
     const tag = r.uint32();
     const field = tag >>> 3;
@@ -128,7 +137,7 @@ function readHttp(r: protobuf.Reader, end: number, f: MutableFacts): void {
         f.method = r.string();
         break;
       case 3:
-        readMapEntry(r, r.uint32() + r.pos, f.headers, true);
+        readHeader(r, buf, r.uint32() + r.pos, f, false);
         break;
       case 4:
         f.path = r.string();
@@ -137,7 +146,7 @@ function readHttp(r: protobuf.Reader, end: number, f: MutableFacts): void {
         f.host = r.string();
         break;
       case 13:
-        readHeaderMap(r, r.uint32() + r.pos, f.headers);
+        readHeaderMap(r, buf, r.uint32() + r.pos, f);
         break;
       default:
         r.skipType(LEN);
@@ -145,12 +154,7 @@ function readHttp(r: protobuf.Reader, end: number, f: MutableFacts): void {
   }
 }
 
-function readMapEntry(
-  r: protobuf.Reader,
-  end: number,
-  into: Map<string, string>,
-  lowerKey: boolean,
-): void {
+function readMapEntry(r: protobuf.Reader, end: number, into: Map<string, string>): void {
   let key = '';
   let value = '';
   while (r.pos < end) {
@@ -160,36 +164,64 @@ function readMapEntry(
     else if (field === 2 && (tag & 7) === LEN) value = r.string();
     else r.skipType(tag & 7);
   }
-  addHeader(into, lowerKey ? key.toLowerCase() : key, value);
+  into.set(key, value);
 }
 
 // encode_raw_headers=true: one HeaderValue per header line, not merged; merge them the way the
 // headers map would be, so repeated identity headers are still caught as comma-joined values.
-function readHeaderMap(r: protobuf.Reader, end: number, into: Map<string, string>): void {
+function readHeaderMap(r: protobuf.Reader, buf: Buffer, end: number, f: MutableFacts): void {
   while (r.pos < end) {
     const tag = r.uint32();
     if (tag >>> 3 !== 1 || (tag & 7) !== LEN) {
       r.skipType(tag & 7);
       continue;
     }
-    const hvEnd = r.uint32() + r.pos;
-    let key = '';
-    let value = '';
-    while (r.pos < hvEnd) {
-      const t = r.uint32();
-      const field = t >>> 3;
-      if (field === 1 && (t & 7) === LEN) key = r.string();
-      else if (field === 2 && (t & 7) === LEN) value = r.string();
-      else if (field === 3 && (t & 7) === LEN) value = Buffer.from(r.bytes()).toString('utf8');
-      else r.skipType(t & 7);
-    }
-    addHeader(into, key.toLowerCase(), value);
+    readHeader(r, buf, r.uint32() + r.pos, f, true);
   }
 }
 
-function addHeader(into: Map<string, string>, key: string, value: string): void {
-  const existing = into.get(key);
-  into.set(key, existing === undefined ? value : `${existing},${value}`);
+/**
+ * One header: a `headers` map entry (key 1, value 2) or a HeaderValue (key 1, value 2, raw_value 3).
+ * The value is located, scanned for control characters, and made a string only if the header is
+ * kept (keepsHeader). Both value forms are read as UTF-8, as Envoy's own decoding would.
+ */
+function readHeader(
+  r: protobuf.Reader,
+  buf: Buffer,
+  end: number,
+  f: MutableFacts,
+  rawValue: boolean,
+): void {
+  let key = '';
+  let from = 0;
+  let to = 0;
+  while (r.pos < end) {
+    const tag = r.uint32();
+    const field = tag >>> 3;
+    if ((tag & 7) !== LEN) r.skipType(tag & 7);
+    else if (field === 1) key = r.string();
+    else if (field === 2 || (field === 3 && rawValue)) {
+      const len = r.uint32();
+      from = r.pos;
+      r.skip(len);
+      to = r.pos;
+    } else r.skipType(LEN);
+  }
+  if (hasControlChar(buf, from, to)) f.controlCharInHeader = true;
+  const name = key.toLowerCase();
+  if (!keepsHeader(name)) return;
+  const value = buf.toString('utf8', from, to);
+  const existing = f.headers.get(name);
+  f.headers.set(name, existing === undefined ? value : `${existing},${value}`);
+}
+
+/** C0 controls other than HTAB, and DEL (header-rules.ts); UTF-8 never encodes them otherwise. */
+function hasControlChar(buf: Buffer, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) {
+    const b = buf[i]!;
+    if (b < 0x20 ? b !== 0x09 : b === 0x7f) return true;
+  }
+  return false;
 }
 
 // Envoy URL-encodes the PEM (newline, space, '+', '/', '='); standard percent-decoding reverses it.

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { headersAreClean } from '../../../src/check/header-rules.js';
+import { headersAreClean, keepsHeader } from '../../../src/check/header-rules.js';
 import { makeFacts } from '../../helpers/facts.js';
 
 const facts = (headers: Record<string, string>) => makeFacts({ headers });
@@ -30,4 +30,38 @@ describe('headersAreClean', () => {
   ] as [Record<string, string>][])('accepts %o', (h) => {
     expect(headersAreClean(facts(h))).toBe(true);
   });
+
+  it('rejects a request whose decoder saw a control character in a header it did not keep', () => {
+    expect(headersAreClean(makeFacts({ controlCharInHeader: true }))).toBe(false);
+    expect(headersAreClean(makeFacts({ controlCharInHeader: false }))).toBe(true);
+  });
+});
+
+describe('keepsHeader', () => {
+  it.each([
+    'x-agent-id',
+    'x-agent-role',
+    'x-agent-token',
+    'x-agent-anything',
+    'x_agent_debug',
+    'x-api-key',
+    'x_api_key',
+    'authorization',
+    'x-forwarded-client-cert',
+    'x-spiffe-id',
+    'x-client-cert-san',
+    'x_client_cert_fingerprint',
+    'client-cert',
+    'client_cert_chain',
+    'traceparent',
+  ])('keeps %s (read by a decision or stripped by an allow)', (name) => {
+    expect(keepsHeader(name)).toBe(true);
+  });
+
+  it.each(['user-agent', ':path', ':authority', 'x-request-id', 'x-b3-traceid', 'x-agentless'])(
+    'does not keep %s',
+    (name) => {
+      expect(keepsHeader(name)).toBe(false);
+    },
+  );
 });

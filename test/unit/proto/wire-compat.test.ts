@@ -40,7 +40,8 @@ describe('official CheckRequest → our decoder', () => {
     expect(facts.sourceAddress).toBe('10.1.2.3');
     expect(facts.destinationPrincipal).toBe('spiffe://example.org/ns/default/sa/orders');
     expect(facts.headers.get('x-agent-id')).toBe('alpha');
-    expect(facts.headers.get(':path')).toBe('/orders?id=1');
+    // Headers no decision reads are not kept (the path is in facts.path).
+    expect(facts.headers.has(':path')).toBe(false);
     expect(facts.headers.get('x-forwarded-client-cert')).toBe('Hash=ab;URI=spiffe://x/y');
     expect(facts.path).toBe('/orders?id=1');
     expect(facts.method).toBe('POST');
@@ -64,6 +65,8 @@ describe('official CheckRequest → our decoder', () => {
                   { key: 'X-Agent-Id', raw_value: Buffer.from('a') },
                   { key: 'x-agent-id', raw_value: Buffer.from('b') },
                   { key: 'x-other', value: 'v' },
+                  { key: 'X_Agent_Debug', raw_value: Buffer.from('1') },
+                  { key: 'x_api_key', value: 'k' },
                 ],
               },
             },
@@ -73,7 +76,33 @@ describe('official CheckRequest → our decoder', () => {
     ).finish();
     const facts = decodeOk(buf);
     expect(facts.headers.get('x-agent-id')).toBe('a,b');
-    expect(facts.headers.get('x-other')).toBe('v');
+    expect(facts.headers.has('x-other')).toBe(false);
+    // Underscore spellings of stripped headers are kept, so an allow can strip them.
+    expect(facts.headers.get('x_agent_debug')).toBe('1');
+    expect(facts.headers.get('x_api_key')).toBe('k');
+    expect(facts.controlCharInHeader).toBe(false);
+  });
+
+  it('flags a control character in any header value, kept or not, in both encodings', () => {
+    const T = OfficialCheckRequest();
+    const viaHeaderMap = (raw: Buffer) =>
+      decodeOk(
+        T.encode(
+          T.fromObject({
+            attributes: {
+              request: {
+                http: { header_map: { headers: [{ key: 'user-agent', raw_value: raw }] } },
+              },
+            },
+          }),
+        ).finish(),
+      );
+    expect(viaHeaderMap(Buffer.from('curl/8\x00')).controlCharInHeader).toBe(true);
+    expect(viaHeaderMap(Buffer.from('a\x7fb')).controlCharInHeader).toBe(true);
+    expect(viaHeaderMap(Buffer.from('tab\there, ünïcødé')).controlCharInHeader).toBe(false);
+    const viaMap = decodeOk(encodeOfficialRequest({ headers: { 'x-trace-note': 'a\nb' } }));
+    expect(viaMap.controlCharInHeader).toBe(true);
+    expect(viaMap.headers.has('x-trace-note')).toBe(false);
   });
 
   it('skips fields it does not need (metadata, tls_session, body) without failing', () => {
@@ -98,7 +127,8 @@ describe('official CheckRequest → our decoder', () => {
     ).finish();
     const facts = decodeOk(buf);
     expect(facts.sourcePrincipal).toBe('spiffe://example.org/a/b');
-    expect(facts.headers.get('a')).toBe('b');
+    expect(facts.headers.has('a')).toBe(false);
+    expect(facts.path).toBe('');
   });
 
   it('reports truncated or garbage input as a decode failure instead of throwing', () => {
