@@ -3,7 +3,7 @@
 // dropped only before they get a sequence number, and every drop is counted, logged and written
 // into the chain as a `gap` record, so the chain stays verifiable and the loss stays visible.
 import type { Logger } from '../observability/logger.js';
-import type { Metrics } from '../observability/metrics.js';
+import { beforeRead, type Metrics } from '../observability/metrics.js';
 import { AuditError, GENESIS, assertWriterId, makeCheckpoint } from './chain.js';
 import { AuditQueue, GapNote, type QueueEntry } from './audit-queue.js';
 import { DropLog } from './drop-log.js';
@@ -59,6 +59,8 @@ export class AuditTrail implements Auditor {
     this.queue = new AuditQueue(opts.queueSize);
     this.sink = openSink(opts, metrics);
     this.drops = new DropLog(logger);
+    // Read when scraped rather than set on every event (a gauge set hashes its labels too).
+    beforeRead(metrics.auditQueueDepth, () => metrics.auditQueueDepth.set(this.queue.depth));
   }
 
   record(event: AuditInput): void {
@@ -68,7 +70,6 @@ export class AuditTrail implements Auditor {
       this.drops.add('overflow', 1);
       return;
     }
-    this.metrics.auditQueueDepth.set(this.queue.depth);
     this.kick();
   }
 
@@ -121,7 +122,6 @@ export class AuditTrail implements Auditor {
   private async drain(): Promise<void> {
     while (!this.queue.isEmpty) {
       const batch = this.queue.take(this.opts.batchSize);
-      this.metrics.auditQueueDepth.set(this.queue.depth);
       const written = await this.writeBatch(batch);
       // Only a gap note is left and the sink is down: wait for the next event (or close).
       if (!written && batch.every((e) => e instanceof GapNote)) return;

@@ -3,7 +3,7 @@
 // and bounded staleness: when the store is down a cached entry is served for at most
 // `maxStaleMs` after it was last read, then the lookup fails (registry_unavailable).
 import { LRUCache } from 'lru-cache';
-import type { Metrics } from '../observability/metrics.js';
+import { hotCounter, type Metrics } from '../observability/metrics.js';
 import type { Agent, ApiKey, Tenant } from './records.js';
 import {
   RegistryUnavailableError,
@@ -41,7 +41,7 @@ export class CachedRegistry implements RegistryReader {
   private generation = 0;
   /** Entries read before this instant are not fresh, whatever their TTL says. */
   private revalidateBefore = 0;
-  /** Labelled counters resolved once: prom-client hashes a label object on every inc(). */
+  /** Per-result counters that count in plain numbers (hotCounter): one of them moves per lookup. */
   private readonly counted: Record<CacheResult, { inc(): void } | undefined>;
 
   constructor(
@@ -50,8 +50,10 @@ export class CachedRegistry implements RegistryReader {
     private readonly metrics?: Metrics,
   ) {
     this.now = opts.now ?? Date.now;
-    const evicted = metrics?.cacheEvictions.labels({ cause: 'capacity' });
-    const child = (result: CacheResult) => metrics?.cacheRequests.labels({ result });
+    const evicted =
+      metrics === undefined ? undefined : hotCounter(metrics.cacheEvictions, { cause: 'capacity' });
+    const child = (result: CacheResult) =>
+      metrics === undefined ? undefined : hotCounter(metrics.cacheRequests, { result });
     this.counted = {
       hit: child('hit'),
       negative_hit: child('negative_hit'),

@@ -10,7 +10,7 @@ import type { Mode } from '../check/response.js';
 import { DecisionEncoder } from '../proto/decision-encoder.js';
 import { isDecodeFailure, type DecodeFailure } from '../proto/decode-check-request.js';
 import type { Logger } from '../observability/logger.js';
-import type { Metrics } from '../observability/metrics.js';
+import { hotCounter, type Metrics } from '../observability/metrics.js';
 
 export interface CheckHandlerOptions {
   readonly pipeline: Pipeline;
@@ -97,11 +97,11 @@ export class CheckHandler {
     const reason = decision.allowed ? 'allowed' : decision.reason;
     const who = decision.allowed ? decision.identity : decision.partial;
     const method = who?.method ?? 'none';
-    // Labelled children are looked up once per label set: prom-client hashes the labels otherwise.
+    // One plain-number counter per label set (hotCounter), found by a short key.
     const key = `${verdict}|${reason}|${method}`;
     let counter = this.decisionCounters.get(key);
     if (counter === undefined) {
-      counter = this.opts.metrics.decisions.labels({
+      counter = hotCounter(this.opts.metrics.decisions, {
         decision: verdict,
         reason,
         identity_method: method,
