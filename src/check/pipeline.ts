@@ -3,8 +3,12 @@
 // metrics, audit or protobuf here; the handler records those once, after the decision.
 import type { ApiKey, Agent, Tenant } from '../registry/records.js';
 import { agentRoles } from '../registry/records.js';
-import { RegistryUnavailableError, type RegistryReader } from '../registry/registry.js';
-import type { CredentialVerifier } from '../credentials/credential.js';
+import {
+  RegistryUnavailableError,
+  type MaybePromise,
+  type RegistryReader,
+} from '../registry/registry.js';
+import type { CredentialResult, CredentialVerifier } from '../credentials/credential.js';
 import { deny, type Decision, type IdentityMethod } from './decision.js';
 import type { RequestFacts } from './facts.js';
 import { headersAreClean } from './header-rules.js';
@@ -31,16 +35,23 @@ export class Pipeline {
     this.now = opts.now ?? Date.now;
   }
 
-  async decide(facts: RequestFacts): Promise<Decision> {
+  /**
+   * The decision, synchronously when every credential check and registry read could answer at
+   * once (a cache hit, the common case), otherwise as a promise. The steps are a generator that
+   * yields each verifier's or registry's answer; settle() resumes it without a promise or a
+   * microtask for answers already at hand.
+   */
+  decide(facts: RequestFacts): MaybePromise<Decision> {
+    let out: MaybePromise<Decision>;
     try {
-      return await this.run(facts);
+      out = settle(this.run(facts));
     } catch (err) {
-      if (err instanceof RegistryUnavailableError) return deny('registry_unavailable');
-      throw err;
+      return registryDown(err);
     }
+    return out instanceof Promise ? out.catch(registryDown) : out;
   }
 
-  private async run(facts: RequestFacts): Promise<Decision> {
+  private *run(facts: RequestFacts): Steps {
     if (!headersAreClean(facts)) return deny('malformed_header');
     const nowMs = this.now();
     const claimedId = facts.headers.get('x-agent-id');
@@ -48,14 +59,13 @@ export class Pipeline {
     let sawCredential = false;
 
     for (const v of this.opts.verifiers) {
-      // Most verifiers answer synchronously (JWT too, on a token-cache hit): no await for those.
-      const pending = v.verify(facts, nowMs);
-      const r = pending instanceof Promise ? await pending : pending;
+      // Most verifiers answer synchronously (JWT too, on a token-cache hit).
+      const r = (yield v.verify(facts, nowMs)) as CredentialResult;
       if (r.status === 'absent') continue;
       sawCredential = true;
       if (r.status === 'invalid' || r.status === 'unavailable') return deny(r.reason);
-      if (r.status === 'api_key') return this.enforceKey(r.key, claimedId, requestedRole);
-      const agent = await this.opts.registry.findAgent(r.lookup);
+      if (r.status === 'api_key') return yield* this.enforceKey(r.key, claimedId, requestedRole);
+      const agent = (yield this.opts.registry.findAgent(r.lookup)) as Agent | undefined;
       // Valid but not registered: a weaker credential in the same request may still identify.
       if (agent === undefined) continue;
       // Registered, but this credential is retired (a previous certificate past its grace
@@ -72,7 +82,7 @@ export class Pipeline {
           tenant: agent.tenant,
           method: r.method,
         });
-      return this.enforce(
+      return yield* this.enforce(
         { agent, method: r.method, credentialRef: r.credentialRef },
         claimedId,
         requestedRole,
@@ -81,13 +91,13 @@ export class Pipeline {
     return deny(sawCredential ? 'agent_not_registered' : 'no_credentials');
   }
 
-  private async enforceKey(
+  private *enforceKey(
     key: ApiKey,
     claimedId: string | undefined,
     requestedRole: string | undefined,
-  ): Promise<Decision> {
+  ): Steps {
     const partial = { tenant: key.tenant, credentialRef: key.key_id };
-    const tenant = await this.opts.registry.getTenant(key.tenant);
+    const tenant = (yield this.opts.registry.getTenant(key.tenant)) as Tenant | undefined;
     // 1. agent id required (globally or by the key's tenant)
     if (claimedId === undefined && this.requires(tenant)) return deny('agent_id_required', partial);
     // An unbound key without x-agent-id names no agent at all.
@@ -96,7 +106,8 @@ export class Pipeline {
     // 2. key → agent binding
     if (key.bound_agent_id !== undefined && key.bound_agent_id !== agentId)
       return deny('key_agent_binding', { ...partial, agentId });
-    const found = await this.opts.registry.findAgent({ by: 'id', value: agentId });
+    const found = (yield this.opts.registry.findAgent({ by: 'id', value: agentId })) as
+      Agent | undefined;
     // The tenant's registry is the key's tenant: an agent of another tenant does not exist here.
     const agent = found !== undefined && found.tenant === key.tenant ? found : undefined;
     const role = requestedRole ?? agent?.agent_role;
@@ -114,12 +125,12 @@ export class Pipeline {
     return this.finish({ agent, method, credentialRef: key.key_id, key }, role!, tenant, true);
   }
 
-  private async enforce(
+  private *enforce(
     id: Identified,
     claimedId: string | undefined,
     requestedRole: string | undefined,
-  ): Promise<Decision> {
-    const tenant = await this.opts.registry.getTenant(id.agent.tenant);
+  ): Steps {
+    const tenant = (yield this.opts.registry.getTenant(id.agent.tenant)) as Tenant | undefined;
     // 1. agent id required: mesh and token identities must also name themselves when demanded.
     if (claimedId === undefined && this.requires(tenant))
       return deny('agent_id_required', {
@@ -169,4 +180,41 @@ export class Pipeline {
   private requires(tenant: Tenant | undefined): boolean {
     return this.opts.requireAgentId || tenant?.require_agent_id === true;
   }
+}
+
+/** The pipeline's steps: each yield hands out a value or a promise and gets back what it settles to. */
+type Steps = Generator<unknown, Decision, unknown>;
+
+/** Runs steps synchronously while every yielded value is at hand; from the first promise on, async. */
+function settle(steps: Steps): MaybePromise<Decision> {
+  let step = steps.next();
+  while (step.done !== true) {
+    if (step.value instanceof Promise) return settleLater(steps, step.value);
+    step = steps.next(step.value);
+  }
+  return step.value;
+}
+
+async function settleLater(steps: Steps, first: Promise<unknown>): Promise<Decision> {
+  let pending: Promise<unknown> = first;
+  for (;;) {
+    let value: unknown;
+    let failed = false;
+    try {
+      value = await pending;
+    } catch (err) {
+      value = err;
+      failed = true;
+    }
+    // A rejected read is thrown into the steps at their yield, as an await there would throw.
+    let step = failed ? steps.throw(value) : steps.next(value);
+    while (step.done !== true && !(step.value instanceof Promise)) step = steps.next(step.value);
+    if (step.done === true) return step.value;
+    pending = step.value as Promise<unknown>;
+  }
+}
+
+function registryDown(err: unknown): Decision {
+  if (err instanceof RegistryUnavailableError) return deny('registry_unavailable');
+  throw err;
 }

@@ -41,7 +41,7 @@ export class ApiKeyVerifier implements CredentialVerifier {
 
   constructor(private readonly registry: RegistryReader) {}
 
-  async verify(facts: RequestFacts, nowMs: number): Promise<CredentialResult> {
+  verify(facts: RequestFacts, nowMs: number): CredentialResult | Promise<CredentialResult> {
     const presented = facts.headers.get('x-api-key');
     if (presented === undefined) return ABSENT;
     const parsed = parseApiKey(presented);
@@ -51,11 +51,17 @@ export class ApiKeyVerifier implements CredentialVerifier {
       return invalid('invalid_api_key');
     }
     // Registry errors propagate: the pipeline turns them into registry_unavailable (503).
-    const key = await this.registry.getKey(parsed.keyId);
-    const matches = digestEquals(digest, key?.digest ?? DUMMY_DIGEST);
-    if (key === undefined || !matches || !keyIsUsable(key, nowMs))
-      return invalid('invalid_api_key');
-    if (key.scope !== 'evaluate' && key.scope !== 'admin') return invalid('key_scope_insufficient');
-    return { status: 'api_key', key };
+    // A cached key answers synchronously.
+    const key = this.registry.getKey(parsed.keyId);
+    return key instanceof Promise
+      ? key.then((k) => judgeKey(k, digest, nowMs))
+      : judgeKey(key, digest, nowMs);
   }
+}
+
+function judgeKey(key: ApiKey | undefined, digest: string, nowMs: number): CredentialResult {
+  const matches = digestEquals(digest, key?.digest ?? DUMMY_DIGEST);
+  if (key === undefined || !matches || !keyIsUsable(key, nowMs)) return invalid('invalid_api_key');
+  if (key.scope !== 'evaluate' && key.scope !== 'admin') return invalid('key_scope_insufficient');
+  return { status: 'api_key', key };
 }

@@ -9,6 +9,7 @@ import {
   RegistryUnavailableError,
   lookupKey,
   type AgentLookup,
+  type MaybePromise,
   type RegistryReader,
   type RegistryStore,
 } from './registry.js';
@@ -75,18 +76,20 @@ export class CachedRegistry implements RegistryReader {
     store.onInvalidate((keys) => this.invalidate(keys));
   }
 
-  findAgent(lookup: AgentLookup): Promise<Agent | undefined> {
-    return this.get(lookupKey(lookup), () => this.store.findAgent(lookup)) as Promise<
+  findAgent(lookup: AgentLookup): MaybePromise<Agent | undefined> {
+    return this.get(lookupKey(lookup), () => this.store.findAgent(lookup)) as MaybePromise<
       Agent | undefined
     >;
   }
 
-  getKey(keyId: string): Promise<ApiKey | undefined> {
-    return this.get(`key:${keyId}`, () => this.store.getKey(keyId)) as Promise<ApiKey | undefined>;
+  getKey(keyId: string): MaybePromise<ApiKey | undefined> {
+    return this.get(`key:${keyId}`, () => this.store.getKey(keyId)) as MaybePromise<
+      ApiKey | undefined
+    >;
   }
 
-  getTenant(tenantId: string): Promise<Tenant | undefined> {
-    return this.get(`tenant:${tenantId}`, () => this.store.getTenant(tenantId)) as Promise<
+  getTenant(tenantId: string): MaybePromise<Tenant | undefined> {
+    return this.get(`tenant:${tenantId}`, () => this.store.getTenant(tenantId)) as MaybePromise<
       Tenant | undefined
     >;
   }
@@ -133,16 +136,26 @@ export class CachedRegistry implements RegistryReader {
     }
   }
 
-  private async get(
+  /** A fresh entry synchronously; anything else through the store (getOrLoad). */
+  private get(
     key: string,
-    load: () => Promise<Agent | ApiKey | Tenant | undefined>,
-  ): Promise<Agent | ApiKey | Tenant | undefined> {
+    load: () => MaybePromise<Agent | ApiKey | Tenant | undefined>,
+  ): MaybePromise<Agent | ApiKey | Tenant | undefined> {
     const now = this.now();
     const entry = this.entries.get(key) ?? this.negatives.get(key);
     if (entry !== undefined && now < entry.freshUntil && entry.fetchedAt > this.revalidateBefore) {
       this.counted[entry.value === null ? 'negative_hit' : 'hit']?.inc();
       return entry.value ?? undefined;
     }
+    return this.getOrLoad(key, load, entry, now);
+  }
+
+  private async getOrLoad(
+    key: string,
+    load: () => MaybePromise<Agent | ApiKey | Tenant | undefined>,
+    entry: Entry | undefined,
+    now: number,
+  ): Promise<Agent | ApiKey | Tenant | undefined> {
     this.counted.miss?.inc();
     try {
       const fresh = await this.load(key, load);
@@ -162,12 +175,12 @@ export class CachedRegistry implements RegistryReader {
 
   private load(
     key: string,
-    load: () => Promise<Agent | ApiKey | Tenant | undefined>,
+    load: () => MaybePromise<Agent | ApiKey | Tenant | undefined>,
   ): Promise<Entry> {
     const inFlight = this.pending.get(key);
     if (inFlight !== undefined) return inFlight;
     const generation = this.generation;
-    const p = load()
+    const p = Promise.resolve(load())
       .then((value) => {
         const fetchedAt = this.now();
         this.lastSuccess = fetchedAt;

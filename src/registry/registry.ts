@@ -43,10 +43,14 @@ export function agentLookupKeys(a: Agent): string[] {
 
 export type Invalidation = string[] | 'all' | 'revalidate';
 
+/** A value now, or later. The cache answers a fresh hit synchronously, so a check that only hits
+ * is decided without a promise or a trip through the microtask queue. */
+export type MaybePromise<T> = T | Promise<T>;
+
 export interface RegistryReader {
-  findAgent(lookup: AgentLookup): Promise<Agent | undefined>;
-  getKey(keyId: string): Promise<ApiKey | undefined>;
-  getTenant(tenantId: string): Promise<Tenant | undefined>;
+  findAgent(lookup: AgentLookup): MaybePromise<Agent | undefined>;
+  getKey(keyId: string): MaybePromise<ApiKey | undefined>;
+  getTenant(tenantId: string): MaybePromise<Tenant | undefined>;
 }
 
 /** Thrown by a store when it cannot answer (Redis down, timeout): the check denies 503. */
@@ -66,6 +70,10 @@ export class RegistryWriteError extends Error {
 
 export interface RegistryStore extends RegistryReader {
   readonly kind: 'redis' | 'embedded';
+  // A store always answers through its backend, asynchronously.
+  findAgent(lookup: AgentLookup): Promise<Agent | undefined>;
+  getKey(keyId: string): Promise<ApiKey | undefined>;
+  getTenant(tenantId: string): Promise<Tenant | undefined>;
   /**
    * Writes an agent with its indexes atomically. With `expected`, the write happens only if the
    * stored record still equals it (`null`: does not exist) — so a change built from an old read

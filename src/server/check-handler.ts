@@ -44,28 +44,58 @@ export class CheckHandler {
     return this.inFlight;
   }
 
-  /** Decides and answers with the encoded CheckResponse; never rejects, never a gRPC error. */
-  async check(request: RequestFacts | DecodeFailure): Promise<Buffer> {
+  /**
+   * Decides and answers with the encoded CheckResponse; never throws or rejects, never a gRPC
+   * error. Synchronous when the pipeline is (every read a cache hit): no promise per check then.
+   */
+  check(request: RequestFacts | DecodeFailure): Buffer | Promise<Buffer> {
     const started = performance.now();
     const decisionId = randomUUID();
     const facts = isDecodeFailure(request) ? undefined : request;
-    let decision: Decision;
-    if (facts === undefined) decision = deny('malformed_request');
-    else if (this.inFlight >= this.opts.maxInFlight) decision = deny('overloaded');
-    else {
-      this.inFlight++;
-      try {
-        decision = await this.budget.race(this.opts.pipeline.decide(facts), started);
-      } catch (err) {
-        this.opts.logger.error(
-          { err: err instanceof Error ? err.message : String(err), decision_id: decisionId },
-          'check failed',
-        );
-        decision = deny('internal_error');
-      } finally {
-        this.inFlight--;
-      }
+    if (facts === undefined)
+      return this.answer(deny('malformed_request'), decisionId, facts, started);
+    if (this.inFlight >= this.opts.maxInFlight)
+      return this.answer(deny('overloaded'), decisionId, facts, started);
+    this.inFlight++;
+    let pending: Decision | Promise<Decision>;
+    try {
+      pending = this.opts.pipeline.decide(facts);
+    } catch (err) {
+      this.inFlight--;
+      return this.answer(this.failed(err, decisionId), decisionId, facts, started);
     }
+    if (!(pending instanceof Promise)) {
+      this.inFlight--;
+      return this.answer(pending, decisionId, facts, started);
+    }
+    return this.budget.race(pending, started).then(
+      (decision) => {
+        this.inFlight--;
+        return this.answer(decision, decisionId, facts, started);
+      },
+      (err: unknown) => {
+        this.inFlight--;
+        return this.answer(this.failed(err, decisionId), decisionId, facts, started);
+      },
+    );
+  }
+
+  private failed(err: unknown, decisionId: string): Decision {
+    this.opts.logger.error(
+      { err: err instanceof Error ? err.message : String(err), decision_id: decisionId },
+      'check failed',
+    );
+    return deny('internal_error');
+  }
+
+  /** Encodes the answer, then records metrics and audit; neither failing can lose the answer. */
+  private answer(
+    decided: Decision,
+    decisionId: string,
+    facts: RequestFacts | undefined,
+    started: number,
+  ): Buffer {
+    let decision = decided;
     let response: Buffer;
     try {
       response = this.encoder.encode(decision, { decisionId, mode: this.opts.mode, facts });

@@ -49,11 +49,9 @@ export function createGrpcServer(handler: CheckHandler, health: HealthService): 
       call: grpc.ServerUnaryCall<RequestFacts | DecodeFailure, Buffer>,
       callback: grpc.sendUnaryData<Buffer>,
     ) => {
-      handler.check(call.request).then(
-        (res) => callback(null, res),
-        // check() never rejects by design; if it ever does, still answer with a deny.
-        () => callback(null, internalErrorResponse()),
-      );
+      const res = checkSafely(handler, call.request);
+      if (res instanceof Promise) void res.then((bytes) => callback(null, bytes));
+      else callback(null, res);
     },
   });
   health.register(server);
@@ -65,10 +63,21 @@ export function checkRoute(handler: CheckHandler): UnaryRoute {
   return {
     kind: 'unary',
     handle: (message) =>
-      handler
-        .check(message === undefined ? UNFRAMED : decodeCheckRequest(message))
-        .then(undefined, () => internalErrorResponse()),
+      checkSafely(handler, message === undefined ? UNFRAMED : decodeCheckRequest(message)),
   };
+}
+
+/** check() never throws or rejects by design; if it ever does, the answer is still a deny. */
+function checkSafely(
+  handler: CheckHandler,
+  request: RequestFacts | DecodeFailure,
+): Buffer | Promise<Buffer> {
+  try {
+    const res = handler.check(request);
+    return res instanceof Promise ? res.then(undefined, () => internalErrorResponse()) : res;
+  } catch {
+    return internalErrorResponse();
+  }
 }
 
 /** Listener options shared by the node:http2 and h2c transports. */

@@ -50,6 +50,20 @@ function handler(verifier: CredentialVerifier, mode: 'enforce' | 'dry-run' = 'en
 }
 
 describe('CheckHandler', () => {
+  it('answers synchronously when the decision is (no promise per cache-hit check)', async () => {
+    const { h, events } = handler({ kind: 'spiffe', verify: () => ({ status: 'absent' }) });
+    const res = h.check(facts);
+    expect(Buffer.isBuffer(res)).toBe(true);
+    expect(events.map((e) => (e as { reason?: string }).reason)).toEqual(['no_credentials']);
+    expect(h.active).toBe(0);
+    const later = handler({ kind: 'spiffe', verify: async () => ({ status: 'absent' }) });
+    const pending = later.h.check(facts);
+    expect(pending).toBeInstanceOf(Promise);
+    expect(later.h.active).toBe(1);
+    expect(Buffer.isBuffer(await pending)).toBe(true);
+    expect(later.h.active).toBe(0);
+  });
+
   it('turns a thrown bug into internal_error (503 / UNAVAILABLE), audited and counted', async () => {
     const { h, events, metrics } = handler({
       kind: 'spiffe',

@@ -101,7 +101,7 @@ function setup(over: Partial<CacheOptions> = {}) {
   return { clock, store, cache };
 }
 
-async function codeOf(p: Promise<unknown>): Promise<string> {
+async function codeOf(p: unknown): Promise<string> {
   try {
     await p;
     return 'ok';
