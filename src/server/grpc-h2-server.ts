@@ -17,6 +17,10 @@ export const GRPC_STATUS = {
 } as const;
 
 /** A unary method: the request message (undefined when framing was invalid) to the response. */
+/**
+ * Routes get the request message as a view that may be reused once they return (the h2c
+ * transport's shared read buffer): they decode it before returning, or copy what they keep.
+ */
 export interface UnaryRoute {
   readonly kind: 'unary';
   handle(message: Buffer | undefined): Promise<Uint8Array> | Uint8Array;
@@ -41,6 +45,8 @@ export interface GrpcH2Options {
   readonly keepaliveTimeoutMs: number;
   readonly maxConnectionAgeMs: number;
   readonly maxConnectionAgeGraceMs: number;
+  /** h2c only: read into one buffer per connection where Node allows it (default true). */
+  readonly sharedReads?: boolean;
 }
 
 const RESPONSE_HEADERS = { ':status': 200, 'content-type': 'application/grpc' };

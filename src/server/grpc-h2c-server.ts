@@ -89,6 +89,7 @@ class ConnectionError extends Error {
 }
 
 /** The PING payload of a graceful close (keepalive pings carry zeros). */
+const EMPTY = Buffer.alloc(0);
 const DRAIN_PING = Buffer.from('drain\0\0\0', 'latin1');
 
 const RESPONSE_HEADERS = encodeHeaders([
@@ -220,6 +221,8 @@ class Connection {
   /** Unary handlers still running, whether or not their stream is still open. */
   private working = 0;
   private readonly streamWindow: number;
+  /** Reads land in one buffer per connection (readIntoOwnBuffer) rather than a new one each. */
+  private readonly sharedReads: boolean;
   /** A header block spread over HEADERS + CONTINUATION frames. */
   private pendingBlock: { id: number; flags: number; parts: Buffer[]; size: number } | undefined;
   private out: Buffer[] = [];
@@ -235,7 +238,9 @@ class Connection {
     private readonly opts: GrpcH2Options,
     private readonly onGone: () => void,
   ) {
-    socket.on('data', (d: Buffer) => this.onData(d));
+    this.sharedReads =
+      opts.sharedReads !== false && readIntoOwnBuffer(socket, (bytes) => this.onData(bytes));
+    if (!this.sharedReads) socket.on('data', (d: Buffer) => this.onData(d));
     socket.on('drain', () => socket.resume());
     socket.on('error', () => undefined);
     socket.on('close', () => this.onSocketClose());
@@ -344,8 +349,15 @@ class Connection {
 
   // ---- reading -------------------------------------------------------------------------------
 
+  /** Bytes that must outlive this read: a copy when reads share one buffer. */
+  private keep(b: Buffer): Buffer {
+    return this.sharedReads ? Buffer.from(b) : b;
+  }
+
   private onData(d: Buffer): void {
     if (this.dead) return;
+    // With shared reads `d` is overwritten by the next read: what is kept past this call is
+    // copied (keep()), the rest only looked at.
     this.buf = this.buf.length === 0 ? d : Buffer.concat([this.buf, d]);
     try {
       let at = 0;
@@ -356,7 +368,10 @@ class Connection {
           this.socket.destroy();
           return;
         }
-        if (this.buf.length < PREFACE.length) return;
+        if (this.buf.length < PREFACE.length) {
+          this.buf = this.keep(this.buf);
+          return;
+        }
         this.prefaceSeen = true;
         at = PREFACE.length;
       }
@@ -372,7 +387,7 @@ class Connection {
         this.onFrame(type, flags, id, payload);
         if (this.dead) return;
       }
-      this.buf = at === this.buf.length ? Buffer.alloc(0) : this.buf.subarray(at);
+      this.buf = at === this.buf.length ? EMPTY : this.keep(this.buf.subarray(at));
     } catch (err) {
       const code = err instanceof ConnectionError ? err.code : Err.INTERNAL_ERROR;
       this.goAway(code, err instanceof ConnectionError ? err.message : '');
@@ -518,15 +533,17 @@ class Connection {
     }
     if (pad > body.length) throw new ConnectionError(Err.PROTOCOL_ERROR, 'padding too long');
     body = body.subarray(0, body.length - pad);
-    this.pendingBlock = { id, flags, parts: [body], size: body.length };
-    if ((flags & END_HEADERS) !== 0) this.onHeaderBlock();
+    // A block that ends here is decoded now; one that goes on in CONTINUATION frames is kept.
+    const whole = (flags & END_HEADERS) !== 0;
+    this.pendingBlock = { id, flags, parts: [whole ? body : this.keep(body)], size: body.length };
+    if (whole) this.onHeaderBlock();
   }
 
   private onContinuation(flags: number, id: number, payload: Buffer): void {
     const p = this.pendingBlock;
     if (p === undefined || p.id !== id)
       throw new ConnectionError(Err.PROTOCOL_ERROR, 'unexpected CONTINUATION');
-    p.parts.push(payload);
+    p.parts.push((flags & END_HEADERS) !== 0 ? payload : this.keep(payload));
     p.size += 9 + payload.length; // frame headers count: a flood of empty frames is bounded too
     if (p.size > MAX_HEADER_BLOCK || p.parts.length > MAX_CONTINUATIONS)
       throw new ConnectionError(Err.ENHANCE_YOUR_CALM, 'header block too large');
@@ -634,7 +651,10 @@ class Connection {
     if (s.route !== undefined && s.size <= limit) {
       s.size += body.length;
       if (s.size <= limit && this.buffered + body.length <= BUFFER_BUDGET) {
-        s.chunks.push(Buffer.from(body));
+        // A request that ends in this frame with nothing before it is handed to its route as a
+        // view of the read (routes decode before they return); earlier parts are copied.
+        const last = (flags & END_STREAM) !== 0 && s.chunks.length === 0;
+        s.chunks.push(last ? body : Buffer.from(body));
         this.buffered += body.length;
       } else {
         s.size = limit + 1; // too large, or over the connection's budget: answered below
@@ -883,4 +903,40 @@ class Connection {
     for (const l of s.onClose.splice(0)) l();
     this.maybeFinish();
   }
+}
+
+/** Bytes per connection read buffer: several HTTP/2 frames of checks (a read never exceeds it). */
+const READ_BUFFER_BYTES = 64 * 1024;
+
+/**
+ * Switches an accepted socket to Node's `onread` mode: every read lands in one buffer of the
+ * connection's and `onRead` gets a view of it, instead of Node allocating a new ArrayBuffer per
+ * read — one per check at Envoy's rates, each of which a young-generation collection then has to
+ * sweep (about half of each scavenge's ArrayBuffer sweeping, the largest part of a scavenge here).
+ * Node documents `onread` for sockets it creates (`new net.Socket({ onread })`), not for the ones
+ * a server accepts; this sets the same two fields that option sets, when this Node has them, and
+ * returns false otherwise (the caller then listens to 'data' as before). pause()/resume() and
+ * 'end'/'close' behave as with 'data' (Node's net.Socket handles both modes).
+ */
+function readIntoOwnBuffer(socket: net.Socket, onRead: (bytes: Buffer) => void): boolean {
+  const handle = (socket as unknown as { _handle?: { useUserBuffer?: (b: Uint8Array) => void } })
+    ._handle;
+  const fields = Object.getOwnPropertySymbols(socket);
+  const kBuffer = fields.find((f) => f.description === 'kBuffer');
+  const kBufferCb = fields.find((f) => f.description === 'kBufferCb');
+  if (
+    typeof handle?.useUserBuffer !== 'function' ||
+    kBuffer === undefined ||
+    kBufferCb === undefined
+  )
+    return false;
+  const buf = Buffer.allocUnsafe(READ_BUFFER_BYTES);
+  const s = socket as unknown as Record<symbol, unknown>;
+  s[kBuffer] = buf;
+  s[kBufferCb] = (n: number) => {
+    onRead(buf.subarray(0, n));
+    return true;
+  };
+  handle.useUserBuffer(buf);
+  return true;
 }

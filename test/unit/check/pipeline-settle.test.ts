@@ -35,7 +35,12 @@ const spiffe = (later = false): CredentialVerifier => ({
 });
 
 /** A registry whose answers are values, promises, or failures, as each test needs. */
-function registry(o: { agentLater?: boolean; tenantLater?: boolean; tenantFails?: unknown }) {
+function registry(o: {
+  agentLater?: boolean;
+  tenantLater?: boolean;
+  tenantFails?: unknown;
+  verifierLater?: boolean;
+}) {
   return {
     findAgent: (l: AgentLookup) => {
       const a = l.by === 'spiffe' && l.value === ID ? alpha : undefined;
