@@ -1,13 +1,13 @@
 // The Check handler: the edge where a decision meets the wire. It never answers with a gRPC error
 // (that would hand the decision to Envoy's failure_mode_allow): overload, timeouts, decode failures
 // and bugs all become deny responses. Metrics and audit are recorded here, once, after deciding.
-import { randomUUID } from 'node:crypto';
 import type { Auditor } from '../audit/types.js';
 import { deny, type Decision } from '../check/decision.js';
 import type { RequestFacts } from '../check/facts.js';
 import type { Pipeline } from '../check/pipeline.js';
 import type { Mode } from '../check/response.js';
 import { DecisionEncoder } from '../proto/decision-encoder.js';
+import { newDecisionId } from '../util/decision-id.js';
 import { isDecodeFailure, type DecodeFailure } from '../proto/decode-check-request.js';
 import type { Logger } from '../observability/logger.js';
 import { hotCounter, type Metrics } from '../observability/metrics.js';
@@ -50,7 +50,7 @@ export class CheckHandler {
    */
   check(request: RequestFacts | DecodeFailure): Buffer | Promise<Buffer> {
     const started = performance.now();
-    const decisionId = randomUUID();
+    const decisionId = newDecisionId();
     const facts = isDecodeFailure(request) ? undefined : request;
     if (facts === undefined)
       return this.answer(deny('malformed_request'), decisionId, facts, started);
