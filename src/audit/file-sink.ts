@@ -3,11 +3,13 @@
 // or power loss; a crash mid-write can leave at most one torn line, which is never rewritten
 // (the verifier reports it as `malformed`) but is closed with a newline before the next write.
 import { open, type FileHandle } from 'node:fs/promises';
-import { GENESIS, headOfRecord, parseRecord, storedLine } from './chain.js';
+import { GENESIS, headOfRecord, parseRecord, storedLinesBuffer } from './chain.js';
 import type { AuditSink } from './sink.js';
 import type { ChainHead, StoredRecord } from './types.js';
 
 const CHUNK = 64 * 1024;
+
+const NEWLINE = Buffer.from('\n');
 
 export class FileSink implements AuditSink {
   readonly kind = 'file';
@@ -28,11 +30,11 @@ export class FileSink implements AuditSink {
 
   async write(records: readonly StoredRecord[]): Promise<void> {
     const fh = await this.file();
-    let text = this.needsNewline ? '\n' : '';
-    for (const r of records) text += `${storedLine(r)}\n`;
+    const lines = storedLinesBuffer(records, 'after');
+    const bytes = this.needsNewline ? Buffer.concat([NEWLINE, lines]) : lines;
     // Whatever happens below, the file may now end mid-line until readHead looks again.
     this.needsNewline = true;
-    await fh.writeFile(text, 'utf8');
+    await fh.writeFile(bytes);
     await fh.datasync();
     this.needsNewline = false;
   }

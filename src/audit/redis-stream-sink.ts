@@ -3,7 +3,7 @@
 // stream never ends half-way through a batch. Entries with a single `record` field still verify.
 import type { Cluster, Redis } from 'ioredis';
 import type { Metrics } from '../observability/metrics.js';
-import { GENESIS, headOfRecord, parseRecord, storedLine } from './chain.js';
+import { GENESIS, headOfRecord, parseRecord, storedLinesBuffer } from './chain.js';
 import type { AuditSink } from './sink.js';
 import type { ChainHead, StoredRecord } from './types.js';
 
@@ -90,26 +90,17 @@ export class RedisStreamSink implements AuditSink {
 }
 
 /**
- * A batch's records, newline-separated, as one Buffer. As a string the batch (~45 KB at 64
- * records) was concatenated, flattened by ioredis to measure it and again by the socket write:
- * at 5 000 checks/s a fresh process promoted ~3.5 MB/s of those copies to the old generation for
- * its first ~12 s (a heap sampling profile put 34 of ~48 MB there), garbage that only a full
- * collection (~30 ms here) gives back. A Buffer's bytes live outside the V8 heap, and ioredis
- * writes a Buffer argument as it is: old generation after the first 20 s of a fresh process at
- * 5 000/s grew 49–57 MB with the string, 17–22 MB with the Buffer (3 runs each, interleaved),
- * and no longer grows after the first ~4 s.
+ * A batch's records, newline-separated, as one Buffer (storedLinesBuffer). As a string the batch
+ * (~45 KB at 64 records) was concatenated, flattened by ioredis to measure it and again by the
+ * socket write: at 5 000 checks/s a fresh process promoted ~3.5 MB/s of those copies to the old
+ * generation for its first ~12 s (a heap sampling profile put 34 of ~48 MB there), garbage that
+ * only a full collection (~30 ms here) gives back. A Buffer's bytes live outside the V8 heap, and
+ * ioredis writes a Buffer argument as it is: old generation after the first 20 s of a fresh
+ * process at 5 000/s grew 49–57 MB with the string, 17–22 MB with the Buffer (3 runs each,
+ * interleaved), and no longer grows after the first ~4 s.
  */
 function joinLines(records: readonly StoredRecord[]): Buffer {
-  const lines = records.map(storedLine);
-  let size = lines.length - 1;
-  for (const line of lines) size += Buffer.byteLength(line);
-  const out = Buffer.allocUnsafe(size);
-  let at = 0;
-  for (let i = 0; i < lines.length; i++) {
-    if (i > 0) out[at++] = 0x0a;
-    at += out.write(lines[i]!, at);
-  }
-  return out;
+  return storedLinesBuffer(records, 'between');
 }
 
 /** The record JSON from an entry's flat [field, value, …] list (one record per entry). */

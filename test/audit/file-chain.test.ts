@@ -191,7 +191,8 @@ describe('sealing fast path', () => {
     head: { seq: number; hash: string },
   ): Promise<void> {
     const canonicalize = (await import('canonicalize')).default;
-    const { sealRecord, storedLine, sha256Hex } = await import('../../src/audit/chain.js');
+    const { sealRecord, storedLine, storedLinesBuffer, sha256Hex } =
+      await import('../../src/audit/chain.js');
     const before = { ...body }; // sealing may write into the body itself
     const rec = sealRecord(body as never, writer, head) as unknown as Record<string, unknown>;
     const expected: Record<string, unknown> = {};
@@ -205,7 +206,34 @@ describe('sealing fast path', () => {
     // Compared as JSON: -0 is stored (and hashed, by JCS too) as 0.
     expect(stored).toEqual(JSON.parse(JSON.stringify({ ...expected, hash: rec.hash })));
     expect(recordHash(stored)).toBe(rec.hash);
+    // The bytes a sink writes are that line, whatever the characters in it.
+    expect(storedLinesBuffer([rec as never], 'after').toString('utf8')).toBe(
+      `${storedLine(rec as never)}\n`,
+    );
   }
+
+  it('writes sealed and unsealed records side by side, newline-separated or -terminated', async () => {
+    const { sealRecord, storedLine, storedLinesBuffer } = await import('../../src/audit/chain.js');
+    const head = { seq: 0, hash: '0'.repeat(64) };
+    const sealed = sealRecord(
+      {
+        agent_id: 'ä-gent ✓',
+        decision: 'allow',
+        prev_hash: '',
+        seq: 0,
+        type: 'decision',
+        writer: '',
+      } as never,
+      'w1',
+      head,
+    );
+    const plain = { type: 'checkpoint', writer: 'w1', seq: 1, head_hash: sealed.hash, time: 'ü' };
+    const records = [sealed, plain, sealed] as never[];
+    const lines = records.map((r) => storedLine(r));
+    expect(storedLinesBuffer(records, 'between').toString('utf8')).toBe(lines.join('\n'));
+    expect(storedLinesBuffer(records, 'after').toString('utf8')).toBe(`${lines.join('\n')}\n`);
+    expect(JSON.parse(lines[0]!).hash).toBe(sealed.hash);
+  });
 
   it('hashes what the library canonicalises and stores a line that re-hashes to it', async () => {
     const fc = (await import('fast-check')).default;
