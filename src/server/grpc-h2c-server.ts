@@ -198,11 +198,31 @@ export class GrpcH2cServer {
   }
 }
 
+/** The request header fields the transport reads; reused for every block on a connection. */
+class RequestHeaders {
+  method: string | undefined;
+  path: string | undefined;
+  contentType: string | undefined;
+  encoding: string | undefined;
+  reset(): void {
+    this.method = this.path = this.contentType = this.encoding = undefined;
+  }
+
+  readonly visit = (name: string, value: string): void => {
+    if (name === ':method') this.method = value;
+    else if (name === ':path') this.path = value;
+    else if (name === 'content-type') this.contentType = value;
+    else if (name === 'grpc-encoding') this.encoding = value;
+  };
+}
+
 class Connection {
   private buf: Buffer = Buffer.alloc(0);
   private prefaceSeen = false;
   private settingsSeen = false;
   private readonly decoder = new HeaderDecoder();
+  /** What a request's header block says that we act on, filled as the block is decoded. */
+  private readonly requestHeaders = new RequestHeaders();
   private readonly streams = new Map<number, H2Stream>();
   private lastStreamId = 0;
   private goneAway = false;
@@ -553,10 +573,13 @@ class Connection {
   private onHeaderBlock(): void {
     const { id, flags, parts } = this.pendingBlock!;
     this.pendingBlock = undefined;
-    let fields: [string, string][];
+    const h = this.requestHeaders;
+    h.reset();
+    let fields: number;
     try {
       // Every block is decoded, even for streams we refuse: the dynamic table must stay in step.
-      fields = this.decoder.decode(parts.length === 1 ? parts[0]! : Buffer.concat(parts));
+      const block = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+      fields = this.decoder.decodeEach(block, h.visit);
     } catch (err) {
       if (err instanceof HpackError) throw new ConnectionError(Err.COMPRESSION_ERROR, err.message);
       throw err;
@@ -576,20 +599,11 @@ class Connection {
     if (id <= this.lastStreamId) return;
     this.lastStreamId = id;
     if (this.goneAway) return this.resetStreamRaw(id, Err.REFUSED_STREAM);
-    if (fields.length > MAX_HEADERS) return this.resetStreamRaw(id, Err.ENHANCE_YOUR_CALM);
+    if (fields > MAX_HEADERS) return this.resetStreamRaw(id, Err.ENHANCE_YOUR_CALM);
     // Handlers still running count too: resetting streams must not start unbounded work.
     if (Math.max(this.streams.size, this.working) >= this.opts.maxConcurrentStreams)
       return this.resetStreamRaw(id, Err.REFUSED_STREAM);
-    let method: string | undefined;
-    let path: string | undefined;
-    let contentType: string | undefined;
-    let encoding: string | undefined;
-    for (const [name, value] of fields) {
-      if (name === ':method') method = value;
-      else if (name === ':path') path = value;
-      else if (name === 'content-type') contentType = value;
-      else if (name === 'grpc-encoding') encoding = value;
-    }
+    const { method, path, contentType, encoding } = h;
     const s: H2Stream = {
       id,
       remoteClosed: endStream,

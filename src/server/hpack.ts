@@ -40,20 +40,28 @@ export class HeaderDecoder {
    * size is bounded by the caller.
    */
   decode(block: Buffer): [string, string][] {
+    const out: [string, string][] = [];
+    this.decodeEach(block, (name, value) => out.push([name, value]));
+    return out;
+  }
+
+  /** As decode(), handing each field to `visit` instead of collecting pairs; returns the count. */
+  decodeEach(block: Buffer, visit: (name: string, value: string) => void): number {
     const d = this.d;
     d.push(block);
-    const out: [string, string][] = [];
+    let fields = 0;
     try {
       while (!d.isEmpty()) {
         if (d.decodeBit() === 1) {
           const e = this.table.lookup(d.decodeInt());
-          out.push([e.name, e.value]);
+          fields++;
+          visit(e.name, e.value);
         } else {
           const incremental = d.decodeBit() === 1;
           if (!incremental) {
             if (d.decodeBit() === 1) {
               // Dynamic table size update (001xxxxx): only before the block's first field.
-              if (out.length > 0) throw new HpackError('table size update after a field');
+              if (fields > 0) throw new HpackError('table size update after a field');
               this.table.updateSize(d.decodeInt());
               continue;
             }
@@ -74,13 +82,14 @@ export class HeaderDecoder {
           const raw = d.decodeStr();
           const value = text(raw);
           if (incremental) this.table.add(name, value, nameSize, raw.length);
-          out.push([name, value]);
+          fields++;
+          visit(name, value);
         }
       }
     } catch (err) {
       throw err instanceof HpackError ? err : new HpackError((err as Error).message);
     }
-    return out;
+    return fields;
   }
 }
 
