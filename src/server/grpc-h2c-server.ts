@@ -241,7 +241,7 @@ class Connection {
   /** Unary handlers still running, whether or not their stream is still open. */
   private working = 0;
   private readonly streamWindow: number;
-  /** Reads land in one buffer per connection (readIntoOwnBuffer) rather than a new one each. */
+  /** Reads land in one shared buffer (readIntoOwnBuffer) rather than a new one each. */
   private readonly sharedReads: boolean;
   /** A header block spread over HEADERS + CONTINUATION frames. */
   private pendingBlock: { id: number; flags: number; parts: Buffer[]; size: number } | undefined;
@@ -919,18 +919,22 @@ class Connection {
   }
 }
 
-/** Bytes per connection read buffer: several HTTP/2 frames of checks (a read never exceeds it). */
+/** The read buffer's size: a read never takes more, larger frames arrive over several reads. */
 const READ_BUFFER_BYTES = 64 * 1024;
+let readBuffer: Buffer | undefined;
 
 /**
- * Switches an accepted socket to Node's `onread` mode: every read lands in one buffer of the
- * connection's and `onRead` gets a view of it, instead of Node allocating a new ArrayBuffer per
- * read — one per check at Envoy's rates, each of which a young-generation collection then has to
- * sweep (about half of each scavenge's ArrayBuffer sweeping, the largest part of a scavenge here).
- * Node documents `onread` for sockets it creates (`new net.Socket({ onread })`), not for the ones
- * a server accepts; this sets the same two fields that option sets, when this Node has them, and
- * returns false otherwise (the caller then listens to 'data' as before). pause()/resume() and
- * 'end'/'close' behave as with 'data' (Node's net.Socket handles both modes).
+ * Switches an accepted socket to Node's `onread` mode: reads land in one buffer — the same for
+ * every connection — and `onRead` gets a view of it, instead of Node allocating a new ArrayBuffer
+ * per read: one per check at Envoy's rates, each of which a young-generation collection then had
+ * to sweep (about half of each scavenge's ArrayBuffer sweeping, the largest part of a scavenge
+ * here). Sharing is safe because a read is handled to the end before the event loop does another
+ * (the connection copies whatever it keeps), and it keeps the memory constant however many
+ * connections there are. Node documents `onread` for sockets it creates
+ * (`new net.Socket({ onread })`), not for those a server accepts; this sets the same two fields
+ * that option sets, when this Node has them, and returns false otherwise (the caller then listens
+ * to 'data'). pause()/resume() and 'end'/'close' behave as with 'data': Node's net.Socket handles
+ * both modes.
  */
 function readIntoOwnBuffer(socket: net.Socket, onRead: (bytes: Buffer) => void): boolean {
   const handle = (socket as unknown as { _handle?: { useUserBuffer?: (b: Uint8Array) => void } })
@@ -944,7 +948,7 @@ function readIntoOwnBuffer(socket: net.Socket, onRead: (bytes: Buffer) => void):
     kBufferCb === undefined
   )
     return false;
-  const buf = Buffer.allocUnsafe(READ_BUFFER_BYTES);
+  const buf = (readBuffer ??= Buffer.allocUnsafe(READ_BUFFER_BYTES));
   const s = socket as unknown as Record<symbol, unknown>;
   s[kBuffer] = buf;
   s[kBufferCb] = (n: number) => {

@@ -1,4 +1,4 @@
-// The h2c transport reads into one buffer per connection (Node's onread mode) by default: every
+// The h2c transport reads into one buffer shared by all connections (Node's onread mode) by default: every
 // byte it keeps past a read — a partial frame, a header block continued in CONTINUATION, a body
 // in several DATA frames — must be copied before the next read overwrites it. Requests are cut at
 // random points and written piece by piece; every answer must be the digest of its own request,
@@ -183,6 +183,31 @@ describe.each([true, false])('h2c reads (shared read buffer: %s)', (sharedReads)
       ),
       { numRuns: 25 },
     );
+  });
+
+  it('keeps connections apart when their pieces arrive interleaved', async () => {
+    const make = (tag: string, n: number): Req[] =>
+      Array.from({ length: n }, (_, i) => ({
+        id: 2 * i + 1,
+        path: i % 2 === 0 ? LATER : SYNC,
+        body: Buffer.from(`${tag} ${i} `.repeat(50 + i * 7)),
+        split: i % 3 === 0,
+      }));
+    const conns = ['a', 'b', 'c'].map((tag) => make(tag, 8));
+    const wire = (reqs: Req[]) =>
+      Buffer.concat([PREFACE, frame(SETTINGS, 0, 0, Buffer.alloc(0)), ...reqs.map(encodeRequest)]);
+    const results = await Promise.all(
+      conns.map((reqs) => {
+        const bytes = wire(reqs);
+        const cuts = Array.from({ length: 30 }, (_, k) =>
+          Math.floor(((k + 1) * bytes.length) / 31),
+        );
+        return exchange(port, bytes, cuts, reqs.length);
+      }),
+    );
+    conns.forEach((reqs, c) => {
+      for (const r of reqs) expect(results[c]!.get(r.id)?.equals(digest(r.body))).toBe(true);
+    });
   });
 
   it('answers many small requests written back to back in one piece', async () => {
