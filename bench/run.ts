@@ -59,7 +59,7 @@ try {
     hitRate: num('BENCH_HIT_RATE', 5000),
     lowRate: num('BENCH_LOW_RATE', 1000),
     missRate: num('BENCH_MISS_RATE', 2000),
-    trials: num('BENCH_TRIALS', 50),
+    trials: num('BENCH_TRIALS', 200),
     soakSeconds: num('BENCH_SOAK_SECONDS', 60),
     serverCpu: SERVER_CPU === 'none' ? undefined : SERVER_CPU,
     nodeArgs: (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean),
