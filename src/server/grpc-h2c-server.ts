@@ -88,8 +88,8 @@ class ConnectionError extends Error {
   }
 }
 
-/** The PING payload of a graceful close (keepalive pings carry zeros). */
 const EMPTY = Buffer.alloc(0);
+/** The PING payload of a graceful close (keepalive pings carry zeros). */
 const DRAIN_PING = Buffer.from('drain\0\0\0', 'latin1');
 
 const RESPONSE_HEADERS = encodeHeaders([
