@@ -16,8 +16,9 @@ import {
 
 interface Entry {
   readonly value: Agent | ApiKey | Tenant | null;
-  readonly fetchedAt: number;
-  readonly freshUntil: number;
+  // Moved forward in place when a refresh finds the record unchanged (see load()).
+  fetchedAt: number;
+  freshUntil: number;
 }
 
 export interface CacheOptions {
@@ -188,6 +189,18 @@ export class CachedRegistry implements RegistryReader {
         // A fresh entry is served without asking the store, so its TTL may not outlive the
         // staleness bound either: otherwise cache_ttl > registry_max_stale would stretch it.
         const freshUntil = fetchedAt + Math.min(ttl, this.opts.maxStaleMs);
+        // A refresh that finds the record unchanged keeps the cached object and only moves its
+        // times: replacing it made every TTL expiry leave a record and an entry behind in the old
+        // generation (long-lived, so promoted), which is what filled it between full collections
+        // under steady load. The record just read dies young instead.
+        const old = this.entries.peek(key);
+        if (generation === this.generation && old !== undefined && sameRecord(old.value, value)) {
+          old.fetchedAt = fetchedAt;
+          old.freshUntil = freshUntil;
+          this.entries.set(key, old);
+          this.newestFetch = fetchedAt;
+          return old;
+        }
         const e: Entry = { value: value ?? null, fetchedAt, freshUntil };
         if (generation === this.generation) {
           if (e.value === null) {
@@ -212,4 +225,29 @@ export class CachedRegistry implements RegistryReader {
 // Spread refreshes so that entries cached together do not all expire in the same millisecond.
 function jitter(ttl: number): number {
   return Math.round(ttl * (0.9 + Math.random() * 0.1));
+}
+
+/**
+ * Whether a re-read record equals the cached one: the same keys, each value identical or an
+ * array of identical elements (registry records are flat; anything else counts as changed).
+ */
+export function sameRecord(
+  a: Agent | ApiKey | Tenant | null,
+  b: Agent | ApiKey | Tenant | undefined,
+): boolean {
+  if (a === null || b === undefined) return false;
+  const x = a as Readonly<Record<string, unknown>>;
+  const y = b as Readonly<Record<string, unknown>>;
+  let keys = 0;
+  for (const k in x) {
+    keys++;
+    if (!Object.hasOwn(y, k)) return false;
+    const u = x[k];
+    const v = y[k];
+    if (u === v) continue;
+    if (!Array.isArray(u) || !Array.isArray(v) || u.length !== v.length) return false;
+    for (let i = 0; i < u.length; i++) if (u[i] !== v[i]) return false;
+  }
+  for (const k in y) if (Object.hasOwn(y, k)) keys--;
+  return keys === 0;
 }

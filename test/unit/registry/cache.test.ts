@@ -2,7 +2,7 @@
 // single-flight, negative entries, invalidation, and the staleness bound that limits how long a
 // revocation can go unseen while the store is down.
 import { describe, expect, it } from 'vitest';
-import { CachedRegistry, type CacheOptions } from '../../../src/registry/cache.js';
+import { CachedRegistry, sameRecord, type CacheOptions } from '../../../src/registry/cache.js';
 import type { Agent, ApiKey, RegistryData, Tenant } from '../../../src/registry/records.js';
 import {
   RegistryUnavailableError,
@@ -267,5 +267,42 @@ describe('CachedRegistry after the invalidation channel is lost', () => {
     const before = store.reads;
     await cache.findAgent(byId('alpha'));
     expect(store.reads).toBe(before); // still cached
+  });
+});
+
+describe('refreshes', () => {
+  it('keep the cached object when the re-read record is equal, and take a changed one', async () => {
+    const { store, cache, clock } = setup();
+    const roles = { ...ALPHA, permitted_roles: ['reader', 'writer'] };
+    store.agents.set('id:alpha', roles);
+    const first = await cache.findAgent(byId('alpha'));
+    expect(first).toBe(roles);
+    // Past the TTL the store hands back an equal record, as a new object (as Redis would).
+    clock.t += 10_001;
+    store.agents.set('id:alpha', { ...roles, permitted_roles: ['reader', 'writer'] });
+    expect(await cache.findAgent(byId('alpha'))).toBe(first);
+    expect(store.reads).toBe(2);
+    // Fresh again: served without a read, still the same object.
+    expect(cache.findAgent(byId('alpha'))).toBe(first);
+    expect(store.reads).toBe(2);
+    // A revocation is a changed record: it replaces the cached one at the next refresh.
+    clock.t += 10_001;
+    store.agents.set('id:alpha', { ...roles, status: 'revoked' });
+    expect((await cache.findAgent(byId('alpha')))?.status).toBe('revoked');
+  });
+
+  it('sameRecord: equal only with the same keys and values (arrays element by element)', () => {
+    const a: Agent = { ...ALPHA, permitted_roles: ['r1', 'r2'] };
+    expect(sameRecord(a, { ...a, permitted_roles: ['r1', 'r2'] })).toBe(true);
+    expect(sameRecord(a, { ...a, permitted_roles: ['r2', 'r1'] })).toBe(false);
+    expect(sameRecord(a, { ...a, permitted_roles: ['r1'] })).toBe(false);
+    expect(sameRecord(a, { ...a, status: 'suspended' })).toBe(false);
+    expect(sameRecord(a, { ...a, display_name: 'x' })).toBe(false);
+    const fewer: Agent = { ...a };
+    delete (fewer as { permitted_roles?: string[] }).permitted_roles;
+    expect(sameRecord(a, fewer)).toBe(false);
+    expect(sameRecord(fewer, a)).toBe(false);
+    expect(sameRecord(null, a)).toBe(false);
+    expect(sameRecord(a, undefined)).toBe(false);
   });
 });
