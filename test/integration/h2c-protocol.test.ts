@@ -14,8 +14,8 @@ import {
   type DecodedResponse,
 } from '../helpers/official-envoy.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
+import { PREFACE, frame, grpcMessage } from '../helpers/h2-frames.js';
 
-const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 const CHECK = '/envoy.service.auth.v3.Authorization/Check';
 const ALPHA = 'spiffe://example.org/agents/alpha';
 
@@ -24,23 +24,6 @@ interface Frame {
   flags: number;
   id: number;
   payload: Buffer;
-}
-
-function frame(type: number, flags: number, id: number, payload: Uint8Array = Buffer.alloc(0)) {
-  const b = Buffer.alloc(9 + payload.length);
-  b.writeUIntBE(payload.length, 0, 3);
-  b[3] = type;
-  b[4] = flags;
-  b.writeUInt32BE(id, 5);
-  b.set(payload, 9);
-  return b;
-}
-
-function grpcMessage(payload: Uint8Array): Buffer {
-  const out = Buffer.alloc(5 + payload.length);
-  out.writeUInt32BE(payload.length, 1);
-  out.set(payload, 5);
-  return out;
 }
 
 function requestBlock(path = CHECK): Buffer {

@@ -1,8 +1,8 @@
-// The h2c transport reads into one buffer shared by all connections (Node's onread mode) by default: every
-// byte it keeps past a read — a partial frame, a header block continued in CONTINUATION, a body
-// in several DATA frames — must be copied before the next read overwrites it. Requests are cut at
-// random points and written piece by piece; every answer must be the digest of its own request,
-// in both read modes.
+// The h2c transport reads into one buffer shared by all connections (Node's onread mode) by
+// default: every byte it keeps past a read — a partial frame, a header block continued in
+// CONTINUATION, a body in several DATA frames — must be copied before the next read overwrites
+// it. Requests are cut at random points and written piece by piece; every answer must be the
+// digest of its own request, in both read modes.
 import { createHash } from 'node:crypto';
 import net from 'node:net';
 import fc from 'fast-check';
@@ -10,8 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GrpcH2cServer } from '../../src/server/grpc-h2c-server.js';
 import type { GrpcH2Options, UnaryRoute } from '../../src/server/grpc-h2-server.js';
 import { encodeHeaders } from '../../src/server/hpack.js';
+import { PREFACE, frame } from '../helpers/h2-frames.js';
 
-const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 const SYNC = '/test.Digest/Sync';
 const LATER = '/test.Digest/Later';
 const DATA = 0x0;
@@ -49,16 +49,6 @@ const OPTS: GrpcH2Options = {
   maxConnectionAgeMs: 600_000,
   maxConnectionAgeGraceMs: 1000,
 };
-
-function frame(type: number, flags: number, id: number, payload: Uint8Array): Buffer {
-  const b = Buffer.alloc(9 + payload.length);
-  b.writeUIntBE(payload.length, 0, 3);
-  b[3] = type;
-  b[4] = flags;
-  b.writeUInt32BE(id, 5);
-  b.set(payload, 9);
-  return b;
-}
 
 interface Req {
   readonly id: number;
