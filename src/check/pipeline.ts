@@ -182,10 +182,10 @@ export class Pipeline {
   }
 }
 
-/** The pipeline's steps: each yield hands out a value or a promise and gets back what it settles to. */
+/** The pipeline's steps: each yield hands out a value or a promise, and gets back its result. */
 type Steps = Generator<unknown, Decision, unknown>;
 
-/** Runs steps synchronously while every yielded value is at hand; from the first promise on, async. */
+/** Runs steps synchronously while every yielded value is at hand; async from the first promise. */
 function settle(steps: Steps): MaybePromise<Decision> {
   let step = steps.next();
   while (step.done !== true) {

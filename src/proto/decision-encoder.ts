@@ -79,12 +79,14 @@ function templateKey(decision: Decision, ctx: ResponseContext): string {
   if (decision.allowed) {
     const i = decision.identity;
     const removed = extraRemovals(ctx.facts, allowSetNames(true))?.join(',') ?? '';
-    return `A${SEP}${ctx.mode}${SEP}${i.agentId}${SEP}${i.tenant}${SEP}${i.role}${SEP}${i.method}${SEP}${removed}`;
+    const who = `${i.agentId}${SEP}${i.tenant}${SEP}${i.role}${SEP}${i.method}`;
+    return `A${SEP}${ctx.mode}${SEP}${who}${SEP}${removed}`;
   }
   if (ctx.mode === 'dry-run') {
     const removed = extraRemovals(ctx.facts, allowSetNames(false))?.join(',') ?? '';
     return `R${SEP}${decision.reason}${SEP}${removed}`;
   }
   const p = decision.partial;
-  return `D${SEP}${decision.reason}${SEP}${p?.agentId ?? ''}${SEP}${p?.tenant ?? ''}${SEP}${p?.role ?? ''}${SEP}${p?.method ?? ''}`;
+  const who = `${p?.agentId ?? ''}${SEP}${p?.tenant ?? ''}${SEP}${p?.role ?? ''}`;
+  return `D${SEP}${decision.reason}${SEP}${who}${SEP}${p?.method ?? ''}`;
 }

@@ -181,7 +181,8 @@ function readHeaderMap(r: protobuf.Reader, buf: Buffer, end: number, f: MutableF
 }
 
 /**
- * One header: a `headers` map entry (key 1, value 2) or a HeaderValue (key 1, value 2, raw_value 3).
+ * One header: a `headers` map entry (key 1, value 2) or a HeaderValue (key 1, value 2,
+ * raw_value 3).
  * The value is located, scanned for control characters, and made a string only if the header is
  * kept (keepsHeader). Both value forms are read as UTF-8, as Envoy's own decoding would.
  */

@@ -45,7 +45,7 @@ export interface GrpcH2Options {
   readonly keepaliveTimeoutMs: number;
   readonly maxConnectionAgeMs: number;
   readonly maxConnectionAgeGraceMs: number;
-  /** h2c only: read into one buffer shared by all connections where Node allows it (default true). */
+  /** h2c only: read into one buffer shared by all connections, where Node allows (default on). */
   readonly sharedReads?: boolean;
 }
 
