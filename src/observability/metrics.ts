@@ -59,7 +59,7 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
     }),
     inFlight: new Gauge({
       name: 'agent_authz_checks_in_flight',
-      help: 'Checks being decided now',
+      help: 'Checks waiting on a registry or identity-provider read now',
       registers: r,
     }),
     cacheRequests: new Counter({

@@ -16,10 +16,10 @@ export const GRPC_STATUS = {
   UNAVAILABLE: 14,
 } as const;
 
-/** A unary method: the request message (undefined when framing was invalid) to the response. */
 /**
- * Routes get the request message as a view that may be reused once they return (the h2c
- * transport's shared read buffer): they decode it before returning, or copy what they keep.
+ * A unary method: the request message (undefined when framing was invalid) to the response. The
+ * message may be a view that is reused once the route returns (the h2c transport's shared read
+ * buffer), for stream routes too: a route decodes it before returning, or copies what it keeps.
  */
 export interface UnaryRoute {
   readonly kind: 'unary';
