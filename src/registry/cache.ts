@@ -140,7 +140,7 @@ export class CachedRegistry implements RegistryReader {
   /** A fresh entry synchronously; anything else through the store (getOrLoad). */
   private get(
     key: string,
-    load: () => MaybePromise<Agent | ApiKey | Tenant | undefined>,
+    load: () => Promise<Agent | ApiKey | Tenant | undefined>,
   ): MaybePromise<Agent | ApiKey | Tenant | undefined> {
     const now = this.now();
     const entry = this.entries.get(key) ?? this.negatives.get(key);
@@ -153,7 +153,7 @@ export class CachedRegistry implements RegistryReader {
 
   private async getOrLoad(
     key: string,
-    load: () => MaybePromise<Agent | ApiKey | Tenant | undefined>,
+    load: () => Promise<Agent | ApiKey | Tenant | undefined>,
     entry: Entry | undefined,
     now: number,
   ): Promise<Agent | ApiKey | Tenant | undefined> {
@@ -176,12 +176,12 @@ export class CachedRegistry implements RegistryReader {
 
   private load(
     key: string,
-    load: () => MaybePromise<Agent | ApiKey | Tenant | undefined>,
+    load: () => Promise<Agent | ApiKey | Tenant | undefined>,
   ): Promise<Entry> {
     const inFlight = this.pending.get(key);
     if (inFlight !== undefined) return inFlight;
     const generation = this.generation;
-    const p = Promise.resolve(load())
+    const p = load()
       .then((value) => {
         const fetchedAt = this.now();
         this.lastSuccess = fetchedAt;

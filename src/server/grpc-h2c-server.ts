@@ -407,7 +407,9 @@ class Connection {
         this.onFrame(type, flags, id, payload);
         if (this.dead) return;
       }
-      this.buf = at === this.buf.length ? EMPTY : this.keep(this.buf.subarray(at));
+      // A leftover still inside this read is copied; one from a concatenation is ours already.
+      const rest = this.buf.subarray(at);
+      this.buf = at === this.buf.length ? EMPTY : this.buf === d ? this.keep(rest) : rest;
     } catch (err) {
       const code = err instanceof ConnectionError ? err.code : Err.INTERNAL_ERROR;
       this.goAway(code, err instanceof ConnectionError ? err.message : '');
