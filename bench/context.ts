@@ -14,6 +14,8 @@ export interface Context {
   readonly trials: number;
   readonly soakSeconds: number;
   readonly serverCpu: string | undefined;
+  /** Cores kept from halting during the latency rows (BENCH_KEEP_AWAKE); empty when off. */
+  readonly awake: readonly string[];
   readonly nodeArgs: string[];
   readonly redisUrl: string;
   /** BENCH_AUTHZ_MAIN: measure another build of agent-authz. */

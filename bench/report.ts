@@ -1,5 +1,5 @@
 // The printed summary: every figure beside its SPEC §9 target, and the ratio to the baseline.
-import { FLOOR_PATH, type PathThroughput, type LatencyRow } from './phases/throughput.js';
+import { FLOOR_PATH, HALTING, type PathThroughput, type LatencyRow } from './phases/throughput.js';
 import type { RevocationResult } from './phases/revocation.js';
 import type { MemoryResult } from './phases/memory.js';
 import type { WorkersResult } from './phases/workers.js';
@@ -58,11 +58,16 @@ export function report(r: Record<string, unknown>): string {
     );
   }
   const lat = r.latency as LatencyRow[] | undefined;
-  const hitRate = (r.settings as { hitRate?: number } | undefined)?.hitRate ?? 5000;
+  const settings = r.settings as { hitRate?: number; awake?: string[] } | undefined;
+  const hitRate = settings?.hitRate ?? 5000;
+  const awake = settings?.awake ?? [];
   if (lat !== undefined) {
     out.push(
       '',
       'Latency at a fixed offered rate (open loop, from the scheduled send time; ms; median of runs)',
+      awake.length > 0
+        ? `Cores ${awake.join(' and ')} kept from halting while measured (SCHED_IDLE spinners, bench/openloop/awake.c); rows ending '${HALTING}' ran without (no target)`
+        : 'Idle cores left to halt (BENCH_KEEP_AWAKE=0)',
     );
     out.push(
       table(
@@ -106,8 +111,7 @@ export function report(r: Record<string, unknown>): string {
       ),
     );
     for (const l of lat) if (l.note !== undefined) out.push(`${l.path} @${l.rate}/s: ${l.note}`);
-    const floorLine = describeFloor(lat);
-    if (floorLine !== undefined) out.push(floorLine);
+    out.push(...describeFloor(lat));
   }
   const rev = r.revocation as RevocationResult | undefined;
   if (rev !== undefined) {
@@ -139,19 +143,26 @@ export function report(r: Record<string, unknown>): string {
 /**
  * What the host alone did to latency in this run: the h2c floor answers a constant allow on
  * agent-authz's own listener, so its tail is the transport, the kernel and the VM, not the
- * decision. The targets are still judged on the measured figures; this line says how much room
- * the host left for them.
+ * decision. The targets are still judged on the measured figures; these lines say how much room
+ * the host left for them, with the cores kept awake (the judged rows) and left to halt.
  */
-function describeFloor(lat: readonly LatencyRow[]): string | undefined {
-  const floors = lat.filter((l) => l.path === FLOOR_PATH);
-  if (floors.length === 0) return undefined;
+function describeFloor(lat: readonly LatencyRow[]): string[] {
   const tightest = Math.min(...Object.values(P99_TARGET));
-  const runs = floors.flatMap((l) => l.p99_runs_ms);
-  const over = runs.filter((p) => p > tightest).length;
-  const each = floors.map((l) => `@${l.rate}/s ${l.p99_runs_ms.join(' / ')}`).join(', ');
-  const verdict =
-    over === 0
-      ? `all under ${tightest} ms: the host left room for the targets`
-      : `${over} of ${runs.length} runs over ${tightest} ms with no work at all: in this run the host's tail alone reaches the targets (README, Performance)`;
-  return `host: h2c floor (constant answer) p99 ${each} ms; ${verdict}`;
+  const line = (path: string, label: string) => {
+    const floors = lat.filter((l) => l.path === path);
+    if (floors.length === 0) return [];
+    const runs = floors.flatMap((l) => l.p99_runs_ms);
+    const over = runs.filter((p) => p > tightest).length;
+    const each = floors.map((l) => `@${l.rate}/s ${l.p99_runs_ms.join(' / ')}`).join(', ');
+    const verdict =
+      over === 0
+        ? `all under ${tightest} ms`
+        : `${over} of ${runs.length} runs over ${tightest} ms with no work at all`;
+    return [`host: h2c floor (constant answer) p99, ${label}: ${each} ms; ${verdict}`];
+  };
+  const halting = lat.some((l) => l.path.endsWith(HALTING));
+  return [
+    ...line(FLOOR_PATH, halting ? 'cores kept awake' : 'idle cores halting'),
+    ...line(FLOOR_PATH + HALTING, 'idle cores halting'),
+  ];
 }

@@ -17,7 +17,7 @@ import {
   type ServerCore,
 } from './lib/isolate.js';
 import { seedBulk, seedFixtures, startRegistry } from './lib/seed.js';
-import { latency, throughput } from './phases/throughput.js';
+import { HALTING, latency, throughput } from './phases/throughput.js';
 import { revocation } from './phases/revocation.js';
 import { memory } from './phases/memory.js';
 import { workers } from './phases/workers.js';
@@ -62,6 +62,8 @@ try {
     trials: num('BENCH_TRIALS', 200),
     soakSeconds: num('BENCH_SOAK_SECONDS', 60),
     serverCpu: SERVER_CPU === 'none' ? undefined : SERVER_CPU,
+    awake:
+      SERVER_CPU === 'none' || process.env.BENCH_KEEP_AWAKE === '0' ? [] : [SERVER_CPU, LOAD_CPU],
     nodeArgs: (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean),
     redisUrl: registry.redis.url,
     authzMain: process.env.BENCH_AUTHZ_MAIN || undefined,
@@ -92,6 +94,11 @@ try {
   if (only.includes('latency')) {
     log(
       `latency at fixed offered rates (open loop, from scheduled send time; median of ${ctx.latencyRepeats} runs)`,
+    );
+    log(
+      ctx.awake.length > 0
+        ? `  cores ${ctx.awake.join(' and ')} kept from halting while measured (bench/openloop/awake; BENCH_KEEP_AWAKE=0 turns it off); rows marked '${HALTING.slice(2)}' are run without`
+        : '  idle cores left to halt (BENCH_KEEP_AWAKE=0 or unpinned)',
     );
     results.latency = await latency(ctx, f);
   }

@@ -12,7 +12,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ROOT, run } from './procs.js';
+import { ROOT, run, start } from './procs.js';
 
 export const AFFINITY_FILE = join(tmpdir(), 'agent-authz-bench-affinity.txt');
 
@@ -160,4 +160,22 @@ export function describeNoise(n: CoreNoise): string {
     `${n.lost_ms_per_s.toFixed(1)} ms/s lost; gaps >1 ms: ${n.gaps_over_1ms}, >2 ms: ` +
     `${n.gaps_over_2ms}, >5 ms: ${n.gaps_over_5ms} in ${n.seconds.toFixed(0)} s; max ${n.max_gap_ms.toFixed(2)} ms`
   );
+}
+
+const AWAKE = join(ROOT, 'bench/openloop/awake');
+
+/**
+ * Runs `measure` with the given cores kept from halting (`openloop/awake`: a SCHED_IDLE spinner
+ * per core, which any other thread preempts at once), then stops the spinners. On a VM whose idle
+ * vCPU halts, waking it costs up to milliseconds, and that lands on the server's answers and on
+ * the generator's send and receive times alike (bench/README.md, "Idle cores"). With `cpus`
+ * empty it runs `measure` alone.
+ */
+export async function keepAwake<T>(cpus: readonly string[], measure: () => Promise<T>): Promise<T> {
+  const spinners = cpus.map((cpu) => start(`awake-${cpu}`, AWAKE, [], { cpu }));
+  try {
+    return await measure();
+  } finally {
+    await Promise.all(spinners.map((p) => p.stop()));
+  }
 }

@@ -12,3 +12,4 @@ if [ ! -f /usr/include/nghttp2/nghttp2.h ]; then
 fi
 cc -std=c11 -O2 -Wall -Wextra -o bench/openloop/openloop bench/openloop/openloop.c -lnghttp2 -lm
 cc -std=c11 -O2 -Wall -Wextra -o bench/openloop/noise bench/openloop/noise.c
+cc -std=c11 -O2 -Wall -Wextra -o bench/openloop/awake bench/openloop/awake.c

@@ -1,5 +1,5 @@
 // Saturation throughput per path (h2load) against the baseline fed the same bytes, and open-loop
-// latency at fixed offered rates (bench/loadgen.ts), including the registry cache-miss path.
+// latency at fixed offered rates (bench/openloop), including the registry cache-miss path.
 import { EnvoyCheckClient, reasonOf, setHeaders } from '../../test/helpers/official-envoy.js';
 import { HIT_PATHS, bulkRequest, grpcFrame, type Fixtures, type PathName } from '../fixtures.js';
 import {
@@ -15,6 +15,7 @@ import {
   type Server,
 } from '../lib/servers.js';
 import type { Context } from '../context.js';
+import { keepAwake } from '../lib/isolate.js';
 
 export const EXPECTED_AGENT: Record<PathName, string> = {
   spiffe: 'bench-spiffe',
@@ -161,7 +162,7 @@ export async function latency(ctx: Context, f: Fixtures): Promise<LatencyRow[]> 
   // SPIFFE also at a low rate: the latency of the path itself, without queueing.
   // The floors (an agent-authz listener answering a constant allow) show what the transport alone
   // costs at each rate on this machine: agent-authz cannot do better than its listener.
-  const specs: { path: string; rate: number; server: Server; file: string }[] = [
+  const specs: Spec[] = [
     { path: 'baseline (spiffe bytes)', rate: ctx.lowRate, server: baseline, file: file('spiffe') },
     { path: 'baseline (spiffe bytes)', rate: ctx.hitRate, server: baseline, file: file('spiffe') },
     { path: FLOOR_PATH, rate: ctx.lowRate, server: floor, file: file('spiffe') },
@@ -181,19 +182,26 @@ export async function latency(ctx: Context, f: Fixtures): Promise<LatencyRow[]> 
       file: file('spiffe'),
     },
   ];
+  // Every row runs with both cores kept from halting (ctx.awake); the floor and SPIFFE rows are
+  // run once more without, so each run shows what the host's idle wake-ups add.
+  if (ctx.awake.length > 0)
+    for (const s of specs.filter((s) => s.path === FLOOR_PATH || s.path === 'spiffe'))
+      if (s.path === FLOOR_PATH || s.rate === ctx.hitRate) specs.push({ ...s, halting: true });
   const runs: LoadgenResult[][] = specs.map(() => []);
   let gcNote = '';
   try {
     for (let rep = 0; rep < ctx.latencyRepeats; rep++)
       for (const [i, s] of specs.entries()) {
-        const r = await loadgen(s.server.grpcPort, s.file, {
-          rate: s.rate,
-          seconds: ctx.latencySeconds,
-          serverPid: s.server.proc.child.pid,
-        });
+        const r = await keepAwake(s.halting === true ? [] : ctx.awake, () =>
+          loadgen(s.server.grpcPort, s.file, {
+            rate: s.rate,
+            seconds: ctx.latencySeconds,
+            serverPid: s.server.proc.child.pid,
+          }),
+        );
         runs[i]!.push(r);
         ctx.log(
-          `  latency ${s.path} @${s.rate}/s run ${rep + 1}: p50 ${r.p50_ms} ms, p99 ${r.p99_ms} ms, server CPU ${r.server_cpu_pct}%`,
+          `  latency ${rowName(s)} @${s.rate}/s run ${rep + 1}: p50 ${r.p50_ms} ms, p99 ${r.p99_ms} ms, server CPU ${r.server_cpu_pct}%`,
         );
       }
     gcNote = await fullGcNote(authz.httpPort);
@@ -205,16 +213,31 @@ export async function latency(ctx: Context, f: Fixtures): Promise<LatencyRow[]> 
     await authzHttp2.stop();
   }
   const rows: LatencyRow[] = specs.map((s, i) => ({
-    path: s.path,
+    path: rowName(s),
     rate: s.rate,
     ...medianRun(runs[i]!),
     ...(s.server === authz && s.rate === ctx.lowRate
       ? { note: `the agent-authz process behind these rows, over all of them: ${gcNote}` }
       : {}),
   }));
-  rows.push(await cacheMiss(ctx));
+  rows.push(...(await cacheMiss(ctx)));
   return rows;
 }
+
+interface Spec {
+  readonly path: string;
+  readonly rate: number;
+  readonly server: Server;
+  readonly file: string;
+  /** Run without keeping the cores awake (ctx.awake), to show what idle wake-ups cost. */
+  readonly halting?: boolean;
+}
+
+/** Rows run with idle cores left to halt carry this after their path; they have no target. */
+export const HALTING = ', idle cores halt';
+
+const rowName = (s: { path: string; halting?: boolean }) =>
+  s.halting === true ? s.path + HALTING : s.path;
 
 /** How many full (mark-compact) collections a server has run, and their mean pause. */
 async function fullGcNote(port: number): Promise<string> {
@@ -254,7 +277,7 @@ function medianRun(runs: LoadgenResult[]): LoadgenResult & { p99_runs_ms: number
  * before it has been evicted. The tenant lookup, shared by all of them, still hits (as it would
  * in production). The miss count is read back from the server's own metrics.
  */
-async function cacheMiss(ctx: Context): Promise<LatencyRow> {
+async function cacheMiss(ctx: Context): Promise<LatencyRow[]> {
   const frames: Buffer[] = [];
   for (let i = 10_000; i < 30_000; i++) frames.push(grpcFrame(bulkRequest(i)));
   const file = writeFrames(ctx.tmp, 'cache-miss', frames);
@@ -269,22 +292,32 @@ async function cacheMiss(ctx: Context): Promise<LatencyRow> {
     const rate = ctx.missRate;
     const metric = 'agent_authz_registry_cache_requests_total';
     const misses0 = await scrape(authz.httpPort, metric, 'result="miss"');
-    const runs: LoadgenResult[] = [];
-    for (let rep = 0; rep < ctx.latencyRepeats; rep++) {
-      const r = await loadgen(authz.grpcPort, file, {
-        rate,
-        seconds: ctx.latencySeconds,
-        serverPid: authz.proc.child.pid,
-      });
-      runs.push(r);
-      ctx.log(
-        `  latency cache-miss @${rate}/s run ${rep + 1}: p50 ${r.p50_ms} ms, p99 ${r.p99_ms} ms`,
-      );
-    }
+    // Alternating with the cores kept awake and, when that is on, left to halt (no target).
+    const modes = ctx.awake.length > 0 ? [false, true] : [false];
+    const runs: LoadgenResult[][] = modes.map(() => []);
+    for (let rep = 0; rep < ctx.latencyRepeats; rep++)
+      for (const [m, halting] of modes.entries()) {
+        const r = await keepAwake(halting ? [] : ctx.awake, () =>
+          loadgen(authz.grpcPort, file, {
+            rate,
+            seconds: ctx.latencySeconds,
+            serverPid: authz.proc.child.pid,
+          }),
+        );
+        runs[m]!.push(r);
+        ctx.log(
+          `  latency ${rowName({ path: 'cache_miss', halting })} @${rate}/s run ${rep + 1}: p50 ${r.p50_ms} ms, p99 ${r.p99_ms} ms, server CPU ${r.server_cpu_pct}%`,
+        );
+      }
     const misses = (await scrape(authz.httpPort, metric, 'result="miss"')) - misses0;
-    const sent = ctx.latencyRepeats * rate * (ctx.latencySeconds + 2);
+    const sent = modes.length * ctx.latencyRepeats * rate * (ctx.latencySeconds + 2);
     const note = `${misses} registry cache misses for ${sent} checks sent (incl. 2 s warm-ups); ${await fullGcNote(authz.httpPort)}`;
-    return { path: 'cache_miss', rate, note, ...medianRun(runs) };
+    return modes.map((halting, m) => ({
+      path: rowName({ path: 'cache_miss', halting }),
+      rate,
+      ...(m === 0 ? { note } : {}),
+      ...medianRun(runs[m]!),
+    }));
   } finally {
     await authz.stop();
   }
