@@ -3,7 +3,8 @@
 // request handling: on one pinned core, a fresh process's first run at 5 000 checks/s had p99
 // 1.5–6.5 ms (median 2.1) while its later runs had ~1 ms; with these threads at nice 19, 0.8–1.9 ms
 // (median 1.1; bench/README.md). They then run in the event loop's idle time: a compile finishes
-// a little later and no request waits for it.
+// a little later and no request waits for it. The same threads sweep for the GC (the shipped V8
+// flags keep every GC phase the event loop would wait for on the main thread), also in idle time.
 //
 // Linux only (the threads are found in /proc/self/task; elsewhere nothing is done). Node starts
 // its threads in a fixed order before any JavaScript runs: the main thread, the platform's
