@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make bench` (after `make build`): checks the tools, then runs bench/run.ts with a hard time bound.
 # Knobs (environment): BENCH_ONLY=throughput,latency,revocation,memory,workers  BENCH_SECONDS=6
-# BENCH_LATENCY_SECONDS=10  BENCH_HIT_RATE=5000  BENCH_MISS_RATE=2000  BENCH_TRIALS=200
+# BENCH_LATENCY_SECONDS=5  BENCH_HIT_RATE=5000  BENCH_MISS_RATE=2000  BENCH_TRIALS=200
 # BENCH_SOAK_SECONDS=60 (600 for the full 10-minute soak)  BENCH_AGENTS=100000
 # BENCH_SERVER_CPU=0 / BENCH_LOAD_CPU=1 (BENCH_SERVER_CPU=none disables pinning)
 # BENCH_ISOLATE=0 (leave other threads on the server core)  BENCH_KEEP_AWAKE=0 (let idle cores halt)
