@@ -66,11 +66,13 @@ export interface AuthzOptions {
  * marking and parallel scavenges compete with the event loop for the same core and turned each
  * old-generation collection into a 30–90 ms stall (p99 at 5 000/s: 30–50 ms); doing GC work on the
  * main thread and letting the old generation reach 128 MB before the first full collection took
- * it to 3–9 ms. Every GC phase the event loop would wait for stays on the main thread (no parallel
- * scavenge, marking, compaction or pointer update; no concurrent marking); sweeping — including
- * the ArrayBuffer sweep that was a third of each scavenge under `--single-threaded-gc` — runs on
- * V8's worker threads, which agent-authz lowers to nice 19 (server/v8-threads.ts), so it uses the
- * event loop's idle time. Without allocation-site pretenuring: about two processes in five otherwise settled
+ * it to 3–9 ms. Every GC phase the event loop would wait for stays on the main thread (no
+ * parallel scavenge, marking, compaction or pointer update; no concurrent marking, V8's or
+ * cppgc's: without the second, Node 20 aborts at its first full collection, see
+ * test/deploy/runtime-flags.test.ts). Sweeping — the ArrayBuffer sweep was a third of each
+ * scavenge under `--single-threaded-gc` — runs on V8's worker threads, which agent-authz lowers
+ * to nice 19 (server/v8-threads.ts), so it uses the event loop's idle time. Without
+ * allocation-site pretenuring: about two processes in five otherwise settled
  * into a mode where ~750 KB of each check's garbage was promoted at every scavenge (2.3–3.7 ms
  * pauses instead of 0.7 ms, p99 3–5 ms); with it off, none of 14 starts did. 64 MB of initial old
  * space was tried for RSS under load (10-minute soak 138–175 MiB instead of 149–222) and dropped:
@@ -81,6 +83,7 @@ export const RUNTIME_FLAGS = [
   '--no-parallel-scavenge',
   '--no-parallel-marking',
   '--no-concurrent-marking',
+  '--no-cppheap-concurrent-marking',
   '--no-parallel-compaction',
   '--no-parallel-pointer-update',
   '--initial-old-space-size=128',
