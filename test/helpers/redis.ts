@@ -1,7 +1,7 @@
 // A redis-server owned by the test (never the shared one on 6379), so fault tests can kill,
 // pause and restart it.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -95,9 +95,11 @@ export class TestRedis {
     this.proc?.kill('SIGCONT');
   }
 
+  /** Stops the server for good and removes its directory (kill() keeps it for a restart). */
   async stop(): Promise<void> {
     this.resume();
     await this.kill();
+    rmSync(this.dir, { recursive: true, force: true });
   }
 }
 
