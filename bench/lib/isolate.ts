@@ -174,7 +174,11 @@ const AWAKE = join(ROOT, 'bench/openloop/awake');
 export async function keepAwake<T>(cpus: readonly string[], measure: () => Promise<T>): Promise<T> {
   const spinners = cpus.map((cpu) => start(`awake-${cpu}`, AWAKE, [], { cpu }));
   try {
-    return await measure();
+    const result = await measure();
+    // A spinner that died (not built, SCHED_IDLE refused) would leave a row labelled wrongly.
+    const dead = spinners.find((p) => p.child.exitCode !== null || p.child.signalCode !== null);
+    if (dead !== undefined) throw new Error(`${dead.name} exited: ${dead.output().slice(-500)}`);
+    return result;
   } finally {
     await Promise.all(spinners.map((p) => p.stop()));
   }

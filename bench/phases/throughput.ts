@@ -182,8 +182,8 @@ export async function latency(ctx: Context, f: Fixtures): Promise<LatencyRow[]> 
       file: file('spiffe'),
     },
   ];
-  // Every row runs with both cores kept from halting (ctx.awake); the floor and SPIFFE rows are
-  // run once more without, so each run shows what the host's idle wake-ups add.
+  // Every row runs with both cores kept from halting (ctx.awake); the floor rows and SPIFFE at the
+  // hit rate are run once more without, so each run shows what the host's idle wake-ups add.
   if (ctx.awake.length > 0)
     for (const s of specs.filter((s) => s.path === FLOOR_PATH || s.path === 'spiffe'))
       if (s.path === FLOOR_PATH || s.rate === ctx.hitRate) specs.push({ ...s, halting: true });
