@@ -18,7 +18,7 @@ build: install ## Compile TypeScript to dist/
 run: build ## Run the server on the embedded registry (examples/registry.yaml)
 	AGENT_AUTHZ_REGISTRY_FILE=$${AGENT_AUTHZ_REGISTRY_FILE:-examples/registry.yaml} \
 	AGENT_AUTHZ_SPIFFE_TRUST_DOMAINS=$${AGENT_AUTHZ_SPIFFE_TRUST_DOMAINS:-example.org} \
-	node --no-parallel-scavenge --no-parallel-marking --no-concurrent-marking --no-cppheap-concurrent-marking --no-parallel-compaction --no-parallel-pointer-update --initial-old-space-size=128 --no-allocation-site-pretenuring dist/src/cli/main.js serve
+	node --no-parallel-scavenge --no-parallel-marking --no-concurrent-marking --no-cppheap-concurrent-marking --no-parallel-compaction --no-parallel-pointer-update --initial-old-space-size=96 --no-allocation-site-pretenuring dist/src/cli/main.js serve
 
 lint: install ## Type-check, lint and check formatting
 	npx tsc -p tsconfig.test.json

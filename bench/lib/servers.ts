@@ -77,7 +77,9 @@ export interface AuthzOptions {
  * pauses instead of 0.7 ms, p99 3–5 ms); with it off, none of 14 starts did. 64 MB of initial old
  * space was tried for RSS under load (10-minute soak 138–175 MiB instead of 149–222) and dropped:
  * it doubled the full collections behind the latency rows (6 against 3, 27–33 ms pauses each).
- * See README, Performance.
+ * 96 MB since run AE: with 128 the 10-minute soak climbed to 207.9 MiB before V8's first full
+ * collection; with 96 it peaked at 183.9 MiB (5 full collections, 15.2 ms mean pause) while the
+ * latency rows met their targets. See README, Performance.
  */
 export const RUNTIME_FLAGS = [
   '--no-parallel-scavenge',
@@ -86,7 +88,7 @@ export const RUNTIME_FLAGS = [
   '--no-cppheap-concurrent-marking',
   '--no-parallel-compaction',
   '--no-parallel-pointer-update',
-  '--initial-old-space-size=128',
+  '--initial-old-space-size=96',
   '--no-allocation-site-pretenuring',
 ];
 
