@@ -191,19 +191,7 @@ export async function latency(ctx: Context, f: Fixtures): Promise<LatencyRow[]> 
   let gcNote = '';
   try {
     for (let rep = 0; rep < ctx.latencyRepeats; rep++)
-      for (const [i, s] of specs.entries()) {
-        const r = await keepAwake(s.halting === true ? [] : ctx.awake, () =>
-          loadgen(s.server.grpcPort, s.file, {
-            rate: s.rate,
-            seconds: ctx.latencySeconds,
-            serverPid: s.server.proc.child.pid,
-          }),
-        );
-        runs[i]!.push(r);
-        ctx.log(
-          `  latency ${rowName(s)} @${s.rate}/s run ${rep + 1}: p50 ${r.p50_ms} ms, p99 ${r.p99_ms} ms, server CPU ${r.server_cpu_pct}%`,
-        );
-      }
+      for (const [i, s] of specs.entries()) runs[i]!.push(await measureRun(ctx, s, rep));
     gcNote = await fullGcNote(authz.httpPort);
   } finally {
     await baseline.stop();
@@ -238,6 +226,21 @@ export const HALTING = ', idle cores halt';
 
 const rowName = (s: { path: string; halting?: boolean }) =>
   s.halting === true ? s.path + HALTING : s.path;
+
+/** One open-loop run of a row, with the cores kept awake unless the row is a halting one. */
+async function measureRun(ctx: Context, s: Spec, rep: number): Promise<LoadgenResult> {
+  const r = await keepAwake(s.halting === true ? [] : ctx.awake, () =>
+    loadgen(s.server.grpcPort, s.file, {
+      rate: s.rate,
+      seconds: ctx.latencySeconds,
+      serverPid: s.server.proc.child.pid,
+    }),
+  );
+  ctx.log(
+    `  latency ${rowName(s)} @${s.rate}/s run ${rep + 1}: p50 ${r.p50_ms} ms, p99 ${r.p99_ms} ms, server CPU ${r.server_cpu_pct}%`,
+  );
+  return r;
+}
 
 /** How many full (mark-compact) collections a server has run, and their mean pause. */
 async function fullGcNote(port: number): Promise<string> {
@@ -297,17 +300,8 @@ async function cacheMiss(ctx: Context): Promise<LatencyRow[]> {
     const runs: LoadgenResult[][] = modes.map(() => []);
     for (let rep = 0; rep < ctx.latencyRepeats; rep++)
       for (const [m, halting] of modes.entries()) {
-        const r = await keepAwake(halting ? [] : ctx.awake, () =>
-          loadgen(authz.grpcPort, file, {
-            rate,
-            seconds: ctx.latencySeconds,
-            serverPid: authz.proc.child.pid,
-          }),
-        );
-        runs[m]!.push(r);
-        ctx.log(
-          `  latency ${rowName({ path: 'cache_miss', halting })} @${rate}/s run ${rep + 1}: p50 ${r.p50_ms} ms, p99 ${r.p99_ms} ms, server CPU ${r.server_cpu_pct}%`,
-        );
+        const spec = { path: 'cache_miss', rate, server: authz, file, halting };
+        runs[m]!.push(await measureRun(ctx, spec, rep));
       }
     const misses = (await scrape(authz.httpPort, metric, 'result="miss"')) - misses0;
     const sent = modes.length * ctx.latencyRepeats * rate * (ctx.latencySeconds + 2);
