@@ -153,7 +153,7 @@ export async function latency(ctx: Context, f: Fixtures): Promise<LatencyRow[]> 
   });
   // The same server on the previous default transport, for the before/after of the h2c one.
   const authzHttp2 = await startAuthz('agent-authz-http2', {
-    env: { ...ctx.authzEnv, AGENT_AUTHZ_GRPC_TRANSPORT: 'http2' },
+    env: { ...ctx.authzEnv, AGENT_AUTHZ_GRPC_TRANSPORT: 'grpc-js' },
     cpu: ctx.serverCpu,
     nodeArgs: ctx.nodeArgs,
     main: ctx.authzMain,

@@ -64,8 +64,34 @@ const schema = z
     http_port: port.default(8080),
     admin_port: port.default(8181),
     admin_enabled: bool.default(true),
-    // node:http2 speaks gRPC directly (fast path); grpc-js is the conservative fallback.
-    grpc_transport: z.enum(['h2c', 'http2', 'grpc-js']).default('h2c'),
+    // h2c: agent-authz's own HTTP/2 (docs/transport.md); grpc-js: the conventional fallback.
+    grpc_transport: z.enum(['h2c', 'grpc-js']).default('h2c'),
+    grpc_max_connections: z.coerce.number().int().min(1).default(4096),
+    // Unset: twice max_in_flight (at least 1024), so overload is answered with a deny, not a refusal.
+    grpc_max_concurrent_streams: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .max(2 ** 31 - 1)
+      .optional(),
+    grpc_max_header_list_size: z.coerce
+      .number()
+      .int()
+      .min(4096)
+      .max(16 * 1024 * 1024)
+      .default(65_536),
+    grpc_max_buffered_bytes: z.coerce
+      .number()
+      .int()
+      .min(1024 * 1024)
+      .default(64 * 1024 * 1024),
+    grpc_reset_burst: z.coerce.number().int().min(1).default(1000),
+    grpc_reset_rate: z.coerce.number().int().min(1).default(100),
+    grpc_stream_idle_timeout: duration.prefault('30s'),
+    grpc_keepalive_time: duration.prefault('30s'),
+    grpc_keepalive_timeout: duration.prefault('10s'),
+    grpc_max_connection_age: duration.prefault('15m'),
+    grpc_max_connection_age_grace: duration.prefault('30s'),
     workers: z.coerce.number().int().min(1).max(64).default(1),
     log_level: z
       .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])

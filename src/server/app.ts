@@ -17,8 +17,8 @@ import { CheckHandler } from './check-handler.js';
 import {
   bindGrpc,
   createGrpcServer,
-  createH2GrpcServer,
   createH2cGrpcServer,
+  type GrpcJsOptions,
 } from './grpc-server.js';
 import { HealthService } from './health.js';
 import { createHttpServer, listen } from './http-server.js';
@@ -182,7 +182,7 @@ async function listenGrpc(
   health: HealthService,
 ): Promise<GrpcListener> {
   if (config.grpc_transport === 'grpc-js') {
-    const server = createGrpcServer(handler, health);
+    const server = createGrpcServer(handler, health, grpcJsOptions(config));
     const port = await bindGrpc(server, `${config.bind_address}:${config.grpc_port}`);
     return {
       port,
@@ -199,17 +199,29 @@ async function listenGrpc(
         }),
     };
   }
-  if (config.grpc_transport === 'h2c') {
-    const server = createH2cGrpcServer(handler, health, {
-      maxConcurrentStreams: Math.max(1024, config.max_in_flight * 2),
-    });
-    const port = await server.listen(config.bind_address, config.grpc_port);
-    return { port, close: (graceMs) => server.close(graceMs) };
-  }
-  const server = createH2GrpcServer(handler, health, {
-    // Above the in-flight limit, so overload is answered with a deny rather than REFUSED_STREAM.
-    maxConcurrentStreams: Math.max(1024, config.max_in_flight * 2),
+  const server = createH2cGrpcServer(handler, health, {
+    maxConcurrentStreams: maxConcurrentStreams(config),
+    keepaliveMs: config.grpc_keepalive_time,
+    keepaliveTimeoutMs: config.grpc_keepalive_timeout,
+    maxConnectionAgeMs: config.grpc_max_connection_age,
+    maxConnectionAgeGraceMs: config.grpc_max_connection_age_grace,
   });
   const port = await server.listen(config.bind_address, config.grpc_port);
   return { port, close: (graceMs) => server.close(graceMs) };
+}
+
+/** Above the in-flight limit, so overload is answered with a deny rather than REFUSED_STREAM. */
+function maxConcurrentStreams(config: Config): number {
+  return config.grpc_max_concurrent_streams ?? Math.max(1024, config.max_in_flight * 2);
+}
+
+function grpcJsOptions(config: Config): GrpcJsOptions {
+  return {
+    keepaliveMs: config.grpc_keepalive_time,
+    keepaliveTimeoutMs: config.grpc_keepalive_timeout,
+    maxConnectionAgeMs: config.grpc_max_connection_age,
+    maxConnectionAgeGraceMs: config.grpc_max_connection_age_grace,
+    maxConcurrentStreams: maxConcurrentStreams(config),
+    maxHeaderListSize: config.grpc_max_header_list_size,
+  };
 }

@@ -10,20 +10,35 @@ import { decodeCheckRequest, type DecodeFailure } from '../proto/decode-check-re
 import { encodeCheckResponse } from '../proto/encode-check-response.js';
 import { messageType } from '../proto/schema.js';
 import type { CheckHandler } from './check-handler.js';
-import { GrpcH2Server, type GrpcH2Options, type UnaryRoute } from './grpc-h2-server.js';
+import type { GrpcH2Options, UnaryRoute } from './grpc-h2-server.js';
 import { GrpcH2cServer } from './grpc-h2c-server.js';
 import type { HealthService } from './health.js';
 
 export const CHECK_PATH = '/envoy.service.auth.v3.Authorization/Check';
 
-export function createGrpcServer(handler: CheckHandler, health: HealthService): grpc.Server {
+export interface GrpcJsOptions {
+  readonly keepaliveMs: number;
+  readonly keepaliveTimeoutMs: number;
+  readonly maxConnectionAgeMs: number;
+  readonly maxConnectionAgeGraceMs: number;
+  readonly maxConcurrentStreams: number;
+  readonly maxHeaderListSize: number;
+}
+
+export function createGrpcServer(
+  handler: CheckHandler,
+  health: HealthService,
+  opts: GrpcJsOptions,
+): grpc.Server {
   const server = new grpc.Server({
     // Detect half-open Envoy connections, and let Envoy rebalance after a scale-out.
-    'grpc.keepalive_time_ms': 30_000,
-    'grpc.keepalive_timeout_ms': 10_000,
+    'grpc.keepalive_time_ms': opts.keepaliveMs,
+    'grpc.keepalive_timeout_ms': opts.keepaliveTimeoutMs,
     'grpc.keepalive_permit_without_calls': 1,
-    'grpc.max_connection_age_ms': 15 * 60_000,
-    'grpc.max_connection_age_grace_ms': 30_000,
+    'grpc.max_connection_age_ms': opts.maxConnectionAgeMs,
+    'grpc.max_connection_age_grace_ms': opts.maxConnectionAgeGraceMs,
+    'grpc.max_concurrent_streams': opts.maxConcurrentStreams,
+    'grpc.max_metadata_size': opts.maxHeaderListSize,
     'grpc.max_receive_message_length': 4 * 1024 * 1024,
     // Channelz keeps per-call counters and call trackers (~3% of a cache-hit check); nothing here
     // reads them.
@@ -80,38 +95,20 @@ function checkSafely(
   }
 }
 
-/** Listener options shared by the node:http2 and h2c transports. */
-function h2Options(maxConcurrentStreams: number): GrpcH2Options {
-  return {
-    maxMessageBytes: 4 * 1024 * 1024,
-    maxConcurrentStreams,
-    keepaliveMs: 30_000,
-    keepaliveTimeoutMs: 10_000,
-    maxConnectionAgeMs: 15 * 60_000,
-    maxConnectionAgeGraceMs: 30_000,
-  };
-}
-
 function h2Routes(handler: CheckHandler, health: HealthService) {
   return new Map([[CHECK_PATH, checkRoute(handler)], ...health.h2Routes()]);
-}
-
-/** The gRPC listener on node:http2 (default transport), serving Check and health. */
-export function createH2GrpcServer(
-  handler: CheckHandler,
-  health: HealthService,
-  opts: { maxConcurrentStreams: number },
-): GrpcH2Server {
-  return new GrpcH2Server(h2Routes(handler, health), h2Options(opts.maxConcurrentStreams));
 }
 
 /** The gRPC listener on agent-authz's own cleartext HTTP/2 (transport `h2c`). */
 export function createH2cGrpcServer(
   handler: CheckHandler,
   health: HealthService,
-  opts: { maxConcurrentStreams: number },
+  opts: Omit<GrpcH2Options, 'maxMessageBytes'>,
 ): GrpcH2cServer {
-  return new GrpcH2cServer(h2Routes(handler, health), h2Options(opts.maxConcurrentStreams));
+  return new GrpcH2cServer(h2Routes(handler, health), {
+    maxMessageBytes: 4 * 1024 * 1024,
+    ...opts,
+  });
 }
 
 const UNFRAMED: DecodeFailure = { malformed: true, detail: 'invalid gRPC message framing' };

@@ -22,7 +22,7 @@ function healthCheck(client: grpc.Client, service: string): Promise<{ status: nu
   );
 }
 
-describe.each(['h2c', 'http2', 'grpc-js'] as const)('health over %s', (transport) => {
+describe.each(['h2c', 'grpc-js'] as const)('health over %s', (transport) => {
   it('Check and Watch report SERVING, then NOT_SERVING on shutdown; unknown services are NOT_FOUND', async () => {
     const srv = await startTestServer({
       registry_file: 'examples/registry.yaml',

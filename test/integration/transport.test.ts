@@ -75,7 +75,7 @@ function decodeAnswer(a: RawAnswer): DecodedResponse {
   return T.toObject(T.decode(a.body.subarray(5)), { defaults: false }) as DecodedResponse;
 }
 
-describe.each(['h2c', 'http2', 'grpc-js'] as const)('transport %s', (transport) => {
+describe.each(['h2c', 'grpc-js'] as const)('transport %s', (transport) => {
   let srv: TestServer;
   let client: EnvoyCheckClient;
   beforeAll(async () => {
@@ -134,7 +134,7 @@ describe.each(['h2c', 'http2', 'grpc-js'] as const)('transport %s', (transport) 
   });
 });
 
-describe.each(['h2c', 'http2'] as const)('%s transport specifics', (transport) => {
+describe.each(['h2c'] as const)('%s transport specifics', (transport) => {
   let srv: TestServer;
   beforeAll(async () => {
     srv = await startTestServer({
