@@ -220,11 +220,12 @@ function sealFlat(
 }
 
 /**
- * The Check handler's bodies carry `prev_hash`, `seq` and `writer` slots and have every key in
- * canonical order already: the chain's values are written into the slots and one JSON.stringify
- * of the body itself is the canonical text — no copy, no sort (this was a tenth of a cache-hit
- * check). Anything else (unsorted keys, a `hash` key, a value the fast path cannot vouch for)
- * returns undefined before the body is touched.
+ * The in-place layout, and the one statement of it: a body whose own keys are all in canonical
+ * (sorted) order and that carries `prev_hash`, `seq` and `writer` slots, whatever they hold, is
+ * sealed in place — the chain's values are written into the slots and one JSON.stringify of the
+ * body itself is the canonical text: no copy, no sort (this was a tenth of a cache-hit check).
+ * Decision events are built so (decision-event.ts). Anything else (unsorted keys, a `hash` key, a
+ * value the fast path cannot vouch for) returns undefined before the body is touched.
  */
 function sealInPlace(
   body: Record<string, unknown>,

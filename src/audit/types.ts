@@ -20,10 +20,7 @@ export interface DecisionAuditInput {
   readonly method?: string | undefined;
   readonly path?: string | undefined;
   readonly latency_us: number;
-  /**
-   * Slots for the chain's fields, in canonical key order, so the trail can seal the event in
-   * place; whatever they hold is overwritten when the event is sealed.
-   */
+  /** Slots for the chain's fields, overwritten when the event is sealed (sealInPlace, chain.ts). */
   prev_hash?: string;
   seq?: number;
   writer?: string;

@@ -9,7 +9,7 @@ import {
   buildResponse,
   extraRemovals,
   type ResponseContext,
-} from '../check/response.js';
+} from './check-response.js';
 import { encodeCheckResponse } from './encode-check-response.js';
 import { Doorkeeper } from '../util/doorkeeper.js';
 

@@ -10,21 +10,54 @@ export interface DecodeFailure {
   readonly detail: string;
 }
 
-interface MutableFacts {
-  sourcePrincipal: string;
-  sourceCertificate: string;
-  sourceAddress: string;
-  destinationPrincipal: string;
+/** RequestFacts while the decoder fills them in. */
+type MutableFacts = { -readonly [K in keyof RequestFacts]-?: RequestFacts[K] } & {
   headers: Map<string, string>;
-  controlCharInHeader: boolean;
-  method: string;
-  path: string;
-  host: string;
-  requestId: string;
-  contextExtensions: ReadonlyMap<string, string>;
-}
+};
 
+// Field numbers as Envoy's protos name them (envoy/service/auth/v3/external_auth.proto and
+// attribute_context.proto, envoy/config/core/v3/address.proto and base.proto); an entry of a
+// map<string, string> is a message of its own with key 1 and value 2.
+const CheckRequest = { attributes: 1 } as const;
+const AttributeContext = { source: 1, destination: 2, request: 4, context_extensions: 10 } as const;
+const Peer = { address: 1, principal: 4, certificate: 5 } as const;
+const Address = { socket_address: 1 } as const;
+const SocketAddress = { address: 2 } as const;
+const Request = { http: 2 } as const;
+const HttpRequest = { id: 1, method: 2, headers: 3, path: 4, host: 5, header_map: 13 } as const;
+const HeaderMap = { headers: 1 } as const;
+const HeaderValue = { key: 1, value: 2, raw_value: 3 } as const;
+const MapEntry = { key: 1, value: 2 } as const;
+
+// A tag is (field number << 3) | wire type; every field read here is length-delimited, so each is
+// matched by its whole tag and anything else (another field, another wire type) is skipped.
 const LEN = 2;
+const WIRE_TYPE_MASK = 7;
+const lenTag = (field: number): number => (field << 3) | LEN;
+const CHECK_REQUEST_ATTRIBUTES = lenTag(CheckRequest.attributes);
+const ATTRIBUTES_SOURCE = lenTag(AttributeContext.source);
+const ATTRIBUTES_DESTINATION = lenTag(AttributeContext.destination);
+const ATTRIBUTES_REQUEST = lenTag(AttributeContext.request);
+const ATTRIBUTES_CONTEXT_EXTENSIONS = lenTag(AttributeContext.context_extensions);
+const PEER_ADDRESS = lenTag(Peer.address);
+const PEER_PRINCIPAL = lenTag(Peer.principal);
+const PEER_CERTIFICATE = lenTag(Peer.certificate);
+const ADDRESS_SOCKET_ADDRESS = lenTag(Address.socket_address);
+const SOCKET_ADDRESS_ADDRESS = lenTag(SocketAddress.address);
+const REQUEST_HTTP = lenTag(Request.http);
+const HTTP_ID = lenTag(HttpRequest.id);
+const HTTP_METHOD = lenTag(HttpRequest.method);
+const HTTP_HEADERS = lenTag(HttpRequest.headers);
+const HTTP_PATH = lenTag(HttpRequest.path);
+const HTTP_HOST = lenTag(HttpRequest.host);
+const HTTP_HEADER_MAP = lenTag(HttpRequest.header_map);
+const HEADER_MAP_HEADERS = lenTag(HeaderMap.headers);
+const HEADER_KEY = lenTag(HeaderValue.key);
+const HEADER_VALUE = lenTag(HeaderValue.value);
+const HEADER_RAW_VALUE = lenTag(HeaderValue.raw_value);
+const MAP_KEY = lenTag(MapEntry.key);
+const MAP_VALUE = lenTag(MapEntry.value);
+
 const certificateCache = new Map<string, string>();
 const CERT_CACHE_MAX = 1024;
 export const MAX_CERT_CHARS = 32 * 1024;
@@ -51,8 +84,8 @@ export function decodeCheckRequest(bytes: Uint8Array): RequestFacts | DecodeFail
     const r = protobuf.Reader.create(buf);
     while (r.pos < r.len) {
       const tag = r.uint32();
-      if (tag >>> 3 === 1 && (tag & 7) === LEN) readAttributes(r, buf, r.uint32() + r.pos, facts);
-      else r.skipType(tag & 7);
+      if (tag === CHECK_REQUEST_ATTRIBUTES) readAttributes(r, buf, r.uint32() + r.pos, facts);
+      else r.skipType(tag & WIRE_TYPE_MASK);
     }
     return facts;
   } catch (err) {
@@ -67,33 +100,27 @@ export function isDecodeFailure(x: RequestFacts | DecodeFailure): x is DecodeFai
 function readAttributes(r: protobuf.Reader, buf: Buffer, end: number, f: MutableFacts): void {
   while (r.pos < end) {
     const tag = r.uint32();
-    const field = tag >>> 3;
-    if ((tag & 7) !== LEN) {
-      r.skipType(tag & 7);
-      continue;
-    }
-    if (field === 1) readPeer(r, r.uint32() + r.pos, f, true);
-    else if (field === 2) readPeer(r, r.uint32() + r.pos, f, false);
-    else if (field === 4) readRequest(r, buf, r.uint32() + r.pos, f);
-    else if (field === 10) {
+    if (tag === ATTRIBUTES_SOURCE) readPeer(r, r.uint32() + r.pos, f, true);
+    else if (tag === ATTRIBUTES_DESTINATION) readPeer(r, r.uint32() + r.pos, f, false);
+    else if (tag === ATTRIBUTES_REQUEST) readRequest(r, buf, r.uint32() + r.pos, f);
+    else if (tag === ATTRIBUTES_CONTEXT_EXTENSIONS) {
       if (f.contextExtensions === EMPTY_MAP) f.contextExtensions = new Map();
       readMapEntry(r, r.uint32() + r.pos, f.contextExtensions as Map<string, string>);
-    } else r.skipType(LEN);
+    } else r.skipType(tag & WIRE_TYPE_MASK);
   }
 }
 
 function readPeer(r: protobuf.Reader, end: number, f: MutableFacts, source: boolean): void {
   while (r.pos < end) {
     const tag = r.uint32();
-    const field = tag >>> 3;
-    if ((tag & 7) !== LEN) r.skipType(tag & 7);
-    else if (field === 4) {
+    if (tag === PEER_PRINCIPAL) {
       const principal = r.string();
       if (source) f.sourcePrincipal = principal;
       else f.destinationPrincipal = principal;
-    } else if (field === 5 && source) f.sourceCertificate = urlDecodeCertificate(r.string());
-    else if (field === 1 && source) f.sourceAddress = readAddress(r, r.uint32() + r.pos);
-    else r.skipType(LEN);
+    } else if (tag === PEER_CERTIFICATE && source)
+      f.sourceCertificate = urlDecodeCertificate(r.string());
+    else if (tag === PEER_ADDRESS && source) f.sourceAddress = readAddress(r, r.uint32() + r.pos);
+    else r.skipType(tag & WIRE_TYPE_MASK);
   }
 }
 
@@ -101,14 +128,14 @@ function readAddress(r: protobuf.Reader, end: number): string {
   let out = '';
   while (r.pos < end) {
     const tag = r.uint32();
-    if (tag >>> 3 === 1 && (tag & 7) === LEN) {
+    if (tag === ADDRESS_SOCKET_ADDRESS) {
       const sockEnd = r.uint32() + r.pos;
       while (r.pos < sockEnd) {
         const t = r.uint32();
-        if (t >>> 3 === 2 && (t & 7) === LEN) out = r.string();
-        else r.skipType(t & 7);
+        if (t === SOCKET_ADDRESS_ADDRESS) out = r.string();
+        else r.skipType(t & WIRE_TYPE_MASK);
       }
-    } else r.skipType(tag & 7);
+    } else r.skipType(tag & WIRE_TYPE_MASK);
   }
   return out;
 }
@@ -116,41 +143,22 @@ function readAddress(r: protobuf.Reader, end: number): string {
 function readRequest(r: protobuf.Reader, buf: Buffer, end: number, f: MutableFacts): void {
   while (r.pos < end) {
     const tag = r.uint32();
-    if (tag >>> 3 === 2 && (tag & 7) === LEN) readHttp(r, buf, r.uint32() + r.pos, f);
-    else r.skipType(tag & 7);
+    if (tag === REQUEST_HTTP) readHttp(r, buf, r.uint32() + r.pos, f);
+    else r.skipType(tag & WIRE_TYPE_MASK);
   }
 }
 
 function readHttp(r: protobuf.Reader, buf: Buffer, end: number, f: MutableFacts): void {
   while (r.pos < end) {
     const tag = r.uint32();
-    const field = tag >>> 3;
-    if ((tag & 7) !== LEN) {
-      r.skipType(tag & 7);
-      continue;
-    }
-    switch (field) {
-      case 1:
-        f.requestId = r.string();
-        break;
-      case 2:
-        f.method = r.string();
-        break;
-      case 3:
-        readHeader(r, buf, r.uint32() + r.pos, f, false);
-        break;
-      case 4:
-        f.path = r.string();
-        break;
-      case 5:
-        f.host = r.string();
-        break;
-      case 13:
-        readHeaderMap(r, buf, r.uint32() + r.pos, f);
-        break;
-      default:
-        r.skipType(LEN);
-    }
+    // Headers first: every header of the request is one more occurrence of one of those fields.
+    if (tag === HTTP_HEADERS) readHeader(r, buf, r.uint32() + r.pos, f, false);
+    else if (tag === HTTP_HEADER_MAP) readHeaderMap(r, buf, r.uint32() + r.pos, f);
+    else if (tag === HTTP_ID) f.requestId = r.string();
+    else if (tag === HTTP_METHOD) f.method = r.string();
+    else if (tag === HTTP_PATH) f.path = r.string();
+    else if (tag === HTTP_HOST) f.host = r.string();
+    else r.skipType(tag & WIRE_TYPE_MASK);
   }
 }
 
@@ -159,10 +167,9 @@ function readMapEntry(r: protobuf.Reader, end: number, into: Map<string, string>
   let value = '';
   while (r.pos < end) {
     const tag = r.uint32();
-    const field = tag >>> 3;
-    if (field === 1 && (tag & 7) === LEN) key = r.string();
-    else if (field === 2 && (tag & 7) === LEN) value = r.string();
-    else r.skipType(tag & 7);
+    if (tag === MAP_KEY) key = r.string();
+    else if (tag === MAP_VALUE) value = r.string();
+    else r.skipType(tag & WIRE_TYPE_MASK);
   }
   into.set(key, value);
 }
@@ -172,17 +179,14 @@ function readMapEntry(r: protobuf.Reader, end: number, into: Map<string, string>
 function readHeaderMap(r: protobuf.Reader, buf: Buffer, end: number, f: MutableFacts): void {
   while (r.pos < end) {
     const tag = r.uint32();
-    if (tag >>> 3 !== 1 || (tag & 7) !== LEN) {
-      r.skipType(tag & 7);
-      continue;
-    }
-    readHeader(r, buf, r.uint32() + r.pos, f, true);
+    if (tag === HEADER_MAP_HEADERS) readHeader(r, buf, r.uint32() + r.pos, f, true);
+    else r.skipType(tag & WIRE_TYPE_MASK);
   }
 }
 
 /**
- * One header: a `headers` map entry (key 1, value 2) or a HeaderValue (key 1, value 2,
- * raw_value 3).
+ * One header: a `headers` map entry (key, value) or a HeaderValue (key, value, raw_value); the two
+ * number key and value alike, so one reader serves both.
  * The value is located, scanned for control characters, and made a string only if the header is
  * kept (keepsHeader). Both value forms are read as UTF-8, as Envoy's own decoding would.
  */
@@ -198,15 +202,13 @@ function readHeader(
   let to = 0;
   while (r.pos < end) {
     const tag = r.uint32();
-    const field = tag >>> 3;
-    if ((tag & 7) !== LEN) r.skipType(tag & 7);
-    else if (field === 1) key = r.string();
-    else if (field === 2 || (field === 3 && rawValue)) {
+    if (tag === HEADER_KEY) key = r.string();
+    else if (tag === HEADER_VALUE || (tag === HEADER_RAW_VALUE && rawValue)) {
       const len = r.uint32();
       from = r.pos;
       r.skip(len);
       to = r.pos;
-    } else r.skipType(LEN);
+    } else r.skipType(tag & WIRE_TYPE_MASK);
   }
   if (hasControlChar(buf, from, to)) f.controlCharInHeader = true;
   const name = key.toLowerCase();

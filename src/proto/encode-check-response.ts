@@ -1,11 +1,12 @@
-// Encodes the CheckResponse objects that check/response.ts builds straight to wire bytes, without
-// protobufjs's per-call writer and fork/ldelim bookkeeping (it was ~7% of a cache-hit check).
-// It knows only the fields response.ts sets, writes them in field-number order and, like protobufjs,
-// leaves out a singular proto3 scalar holding its default (0, false, '') but keeps repeated and
-// oneof values (Value.string_value '' is written) and map keys: the unit test holds it
-// byte-for-byte to protobufjs and decodes it with Envoy's official schema. Anything else falls back
-// to protobufjs.
+// Encodes the CheckResponse objects that check-response.ts builds straight to wire bytes, without
+// protobufjs's per-call writer and fork/ldelim bookkeeping (it was ~7% of a cache-hit check). It
+// knows only the fields check-response.ts sets, writes them in field-number order and, like
+// protobufjs, leaves out a singular proto3 scalar holding its default (0, false, '') but keeps
+// repeated and oneof values (Value.string_value '' is written) and map keys: the unit test holds
+// it byte-for-byte to protobufjs and decodes it with Envoy's official schema. Anything else falls
+// back to protobufjs.
 import { messageType } from './schema.js';
+import { BufferWriter, LEN, Sizer, TAG_BYTES, VARINT, tag, varintSize } from './wire-writer.js';
 
 interface HeaderOption {
   header: { key: string; value: string };
@@ -21,6 +22,51 @@ interface Shape {
 
 const KNOWN_TOP = new Set(['status', 'deniedResponse', 'okResponse', 'dynamicMetadata']);
 
+// Field numbers as the protos name them: envoy/service/auth/v3/external_auth.proto,
+// envoy/config/core/v3/base.proto, envoy/type/v3/http_status.proto, google/rpc/status.proto and
+// google/protobuf/{struct,wrappers}.proto (a map entry is a message with key 1 and value 2).
+const CheckResponse = {
+  status: 1,
+  denied_response: 2,
+  ok_response: 3,
+  dynamic_metadata: 4,
+} as const;
+const Status = { code: 1, message: 2 } as const;
+const DeniedHttpResponse = { status: 1, headers: 2, body: 3 } as const;
+const HttpStatus = { code: 1 } as const;
+const OkHttpResponse = { headers: 2, headers_to_remove: 5 } as const;
+const HeaderValueOption = { header: 1, append: 2, append_action: 3 } as const;
+const HeaderValue = { key: 1, value: 2 } as const;
+const BoolValue = { value: 1 } as const;
+const Struct = { fields: 1 } as const;
+const MapEntry = { key: 1, value: 2 } as const;
+const Value = { string_value: 3 } as const;
+
+const STATUS = tag(CheckResponse.status, LEN);
+const DENIED_RESPONSE = tag(CheckResponse.denied_response, LEN);
+const OK_RESPONSE = tag(CheckResponse.ok_response, LEN);
+const DYNAMIC_METADATA = tag(CheckResponse.dynamic_metadata, LEN);
+const STATUS_CODE = tag(Status.code, VARINT);
+const STATUS_MESSAGE = tag(Status.message, LEN);
+const DENIED_STATUS = tag(DeniedHttpResponse.status, LEN);
+const DENIED_HEADERS = tag(DeniedHttpResponse.headers, LEN);
+const DENIED_BODY = tag(DeniedHttpResponse.body, LEN);
+const HTTP_STATUS_CODE = tag(HttpStatus.code, VARINT);
+const OK_HEADERS = tag(OkHttpResponse.headers, LEN);
+const OK_HEADERS_TO_REMOVE = tag(OkHttpResponse.headers_to_remove, LEN);
+const OPTION_HEADER = tag(HeaderValueOption.header, LEN);
+const OPTION_APPEND = tag(HeaderValueOption.append, LEN);
+const OPTION_APPEND_ACTION = tag(HeaderValueOption.append_action, VARINT);
+const HEADER_KEY = tag(HeaderValue.key, LEN);
+const HEADER_VALUE = tag(HeaderValue.value, LEN);
+const BOOL_VALUE = tag(BoolValue.value, VARINT);
+const STRUCT_FIELDS = tag(Struct.fields, LEN);
+const ENTRY_KEY = tag(MapEntry.key, LEN);
+const ENTRY_VALUE = tag(MapEntry.value, LEN);
+const VALUE_STRING = tag(Value.string_value, LEN);
+/** BoolValue{value: true}: its tag and the one-byte varint 1. */
+const TRUE_BYTES = TAG_BYTES + 1;
+
 export function encodeCheckResponse(obj: Record<string, unknown>): Buffer {
   for (const k in obj) if (!KNOWN_TOP.has(k)) return fallback(obj);
   const m = obj as Shape;
@@ -30,59 +76,6 @@ export function encodeCheckResponse(obj: Record<string, unknown>): Buffer {
   writer.reset(out, sizer.sizes);
   checkResponseWrite(m, writer);
   return out;
-}
-
-/** Byte length of a string as UTF-8, counted in JS for short ASCII (cheaper than a native call). */
-function utf8Length(s: string): number {
-  if (s.length > 64) return Buffer.byteLength(s, 'utf8');
-  for (let i = 0; i < s.length; i++)
-    if (s.charCodeAt(i) >= 0x80) return Buffer.byteLength(s, 'utf8');
-  return s.length;
-}
-
-class BufferWriter {
-  private out: Buffer = Buffer.alloc(0);
-  private sizes: number[] = [];
-  private pos = 0;
-  private si = 0;
-
-  reset(out: Buffer, sizes: number[]): void {
-    this.out = out;
-    this.sizes = sizes;
-    this.pos = 0;
-    this.si = 0;
-  }
-
-  varint(v: number): void {
-    while (v > 0x7f) {
-      this.out[this.pos++] = (v & 0x7f) | 0x80;
-      v >>>= 7;
-    }
-    this.out[this.pos++] = v;
-  }
-
-  str(s: string): void {
-    const len = this.sizes[this.si++]!;
-    this.varint(len);
-    if (len === s.length && len <= 64) {
-      for (let i = 0; i < len; i++) this.out[this.pos++] = s.charCodeAt(i);
-    } else this.pos += this.out.write(s, this.pos, len, 'utf8');
-  }
-
-  taggedVarint(tag: number, v: number): void {
-    this.varint(tag);
-    this.varint(v);
-  }
-
-  taggedStr(tag: number, s: string): void {
-    this.varint(tag);
-    this.str(s);
-  }
-
-  /** Writes the next recorded nested-message length. */
-  len(): void {
-    this.varint(this.sizes[this.si++]!);
-  }
 }
 
 // One writer, reused: encoding is synchronous, so no two calls ever interleave.
@@ -99,32 +92,9 @@ function has<T extends number | string | boolean>(v: T | undefined | null): v is
   return v != null && v !== 0 && v !== '' && v !== false;
 }
 
-function varintSize(v: number): number {
-  return v < 0x80 ? 1 : v < 0x4000 ? 2 : v < 0x200000 ? 3 : v < 0x10000000 ? 4 : 5;
-}
-
-/** First pass: total size, recording each string's byte length and each nested message's length. */
-class Sizer {
-  readonly sizes: number[] = [];
-  str(s: string): number {
-    const n = utf8Length(s);
-    this.sizes.push(n);
-    return 1 + varintSize(n) + n;
-  }
-  /** Reserves a slot for a nested message's length, filled once its body is sized. */
-  open(): number {
-    this.sizes.push(0);
-    return this.sizes.length - 1;
-  }
-  close(slot: number, n: number): number {
-    this.sizes[slot] = n;
-    return 1 + varintSize(n) + n;
-  }
-}
-
 function int(v: number): number {
-  if (v < 0) throw new Error('negative int32'); // response.ts never sets one
-  return 1 + varintSize(v);
+  if (v < 0) throw new Error('negative int32'); // check-response.ts never sets one
+  return TAG_BYTES + varintSize(v);
 }
 
 function checkResponse(m: Shape, w: Sizer): number {
@@ -183,7 +153,7 @@ function headerOption(h: HeaderOption, w: Sizer): number {
   );
   if (h.append != null) {
     const a = w.open();
-    b += w.close(a, has(h.append.value) ? 2 : 0);
+    b += w.close(a, has(h.append.value) ? TRUE_BYTES : 0);
   }
   if (has(h.appendAction)) b += int(h.appendAction);
   return w.close(s, b);
@@ -191,58 +161,58 @@ function headerOption(h: HeaderOption, w: Sizer): number {
 
 function checkResponseWrite(m: Shape, w: BufferWriter): void {
   if (m.status != null) {
-    w.varint(0x0a);
+    w.varint(STATUS);
     w.len();
-    if (has(m.status.code)) w.taggedVarint(0x08, m.status.code);
-    if (has(m.status.message)) w.taggedStr(0x12, m.status.message);
+    if (has(m.status.code)) w.taggedVarint(STATUS_CODE, m.status.code);
+    if (has(m.status.message)) w.taggedStr(STATUS_MESSAGE, m.status.message);
   }
   if (m.deniedResponse != null) {
     const d = m.deniedResponse;
-    w.varint(0x12);
+    w.varint(DENIED_RESPONSE);
     w.len();
     if (d.status != null) {
-      w.varint(0x0a);
+      w.varint(DENIED_STATUS);
       w.len();
-      if (has(d.status.code)) w.taggedVarint(0x08, d.status.code);
+      if (has(d.status.code)) w.taggedVarint(HTTP_STATUS_CODE, d.status.code);
     }
-    for (const h of d.headers ?? []) headerOptionWrite(h, w, 0x12);
-    if (has(d.body)) w.taggedStr(0x1a, d.body);
+    for (const h of d.headers ?? []) headerOptionWrite(h, w, DENIED_HEADERS);
+    if (has(d.body)) w.taggedStr(DENIED_BODY, d.body);
   }
   if (m.okResponse != null) {
     const o = m.okResponse;
-    w.varint(0x1a);
+    w.varint(OK_RESPONSE);
     w.len();
-    for (const h of o.headers ?? []) headerOptionWrite(h, w, 0x12);
-    for (const r of o.headersToRemove ?? []) w.taggedStr(0x2a, r);
+    for (const h of o.headers ?? []) headerOptionWrite(h, w, OK_HEADERS);
+    for (const r of o.headersToRemove ?? []) w.taggedStr(OK_HEADERS_TO_REMOVE, r);
   }
   if (m.dynamicMetadata != null) {
-    w.varint(0x22);
+    w.varint(DYNAMIC_METADATA);
     w.len();
     const fields = m.dynamicMetadata.fields ?? {};
     for (const k in fields) {
-      w.varint(0x0a);
+      w.varint(STRUCT_FIELDS);
       w.len();
-      w.varint(0x0a);
+      w.varint(ENTRY_KEY);
       w.str(k);
-      w.varint(0x12);
+      w.varint(ENTRY_VALUE);
       w.len();
       const v = fields[k]!;
-      if (v.stringValue != null) w.taggedStr(0x1a, v.stringValue);
+      if (v.stringValue != null) w.taggedStr(VALUE_STRING, v.stringValue);
     }
   }
 }
 
-function headerOptionWrite(h: HeaderOption, w: BufferWriter, tag: number): void {
-  w.varint(tag);
+function headerOptionWrite(h: HeaderOption, w: BufferWriter, optionTag: number): void {
+  w.varint(optionTag);
   w.len();
-  w.varint(0x0a);
+  w.varint(OPTION_HEADER);
   w.len();
-  if (has(h.header.key)) w.taggedStr(0x0a, h.header.key);
-  if (has(h.header.value)) w.taggedStr(0x12, h.header.value);
+  if (has(h.header.key)) w.taggedStr(HEADER_KEY, h.header.key);
+  if (has(h.header.value)) w.taggedStr(HEADER_VALUE, h.header.value);
   if (h.append != null) {
-    w.varint(0x12);
+    w.varint(OPTION_APPEND);
     w.len();
-    if (has(h.append.value)) w.taggedVarint(0x08, 1);
+    if (has(h.append.value)) w.taggedVarint(BOOL_VALUE, 1);
   }
-  if (has(h.appendAction)) w.taggedVarint(0x18, h.appendAction);
+  if (has(h.appendAction)) w.taggedVarint(OPTION_APPEND_ACTION, h.appendAction);
 }

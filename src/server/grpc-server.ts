@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { deny } from '../check/decision.js';
 import type { RequestFacts } from '../check/facts.js';
-import { buildResponse } from '../check/response.js';
+import { buildResponse } from '../proto/check-response.js';
 import { decodeCheckRequest, type DecodeFailure } from '../proto/decode-check-request.js';
 import { encodeCheckResponse } from '../proto/encode-check-response.js';
 import { messageType } from '../proto/schema.js';

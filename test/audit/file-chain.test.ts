@@ -270,7 +270,7 @@ describe('sealing fast path', () => {
     );
     await fc.assert(
       fc.asyncProperty(fc.dictionary(fc.string(), value, { maxKeys: 14 }), (dict) => {
-        // What the Check handler builds: every key, the chain's slots included, in sorted order.
+        // What decisionEvent builds: every key, the chain's slots included, in sorted order.
         const body: Record<string, unknown> = {};
         const withSlots: Record<string, unknown> = { ...dict, prev_hash: '', seq: 0, writer: '' };
         for (const k of Object.keys(withSlots).sort()) body[k] = withSlots[k];

@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import { createServer, connect, type Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { deny, type Decision } from '../../../src/check/decision.js';
-import { DecisionBudget } from '../../../src/server/check-handler.js';
+import { DecisionBudget } from '../../../src/server/decision-budget.js';
 
 const never = new Promise<Decision>(() => undefined);
 

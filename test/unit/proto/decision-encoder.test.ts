@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { deny, type Decision } from '../../../src/check/decision.js';
 import type { RequestFacts } from '../../../src/check/facts.js';
-import { buildResponse, type Mode } from '../../../src/check/response.js';
+import { buildResponse, type Mode } from '../../../src/proto/check-response.js';
 import { DecisionEncoder } from '../../../src/proto/decision-encoder.js';
 import { encodeCheckResponse } from '../../../src/proto/encode-check-response.js';
 import { makeFacts } from '../../helpers/facts.js';

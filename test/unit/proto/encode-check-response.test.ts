@@ -1,7 +1,7 @@
 // The hand-written CheckResponse encoder must produce exactly protobufjs's bytes for every response
-// check/response.ts can build, and those bytes must decode with Envoy's official schema.
+// proto/check-response.ts can build, and those bytes must decode with Envoy's official schema.
 import { describe, expect, it } from 'vitest';
-import { buildResponse } from '../../../src/check/response.js';
+import { buildResponse } from '../../../src/proto/check-response.js';
 import { deny, type Decision } from '../../../src/check/decision.js';
 import { ALL_REASONS, type DenyReason } from '../../../src/check/reasons.js';
 import { decodeCheckRequest, isDecodeFailure } from '../../../src/proto/decode-check-request.js';

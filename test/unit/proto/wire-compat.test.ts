@@ -1,7 +1,7 @@
 // Wire compatibility with Envoy's official protos, both ways: requests encoded with the official
 // schema decode correctly with ours, and our responses decode correctly with the official schema.
 import { describe, expect, it } from 'vitest';
-import { buildResponse } from '../../../src/check/response.js';
+import { buildResponse } from '../../../src/proto/check-response.js';
 import { deny } from '../../../src/check/decision.js';
 import { decodeCheckRequest, isDecodeFailure } from '../../../src/proto/decode-check-request.js';
 import { messageType } from '../../../src/proto/schema.js';

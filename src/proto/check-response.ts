@@ -1,32 +1,19 @@
-// Turns a decision into Envoy's CheckResponse (the only module besides the decoder that knows the
-// proto shape). Allow overwrites the identity headers and strips credentials and stray x-agent-*
-// headers; deny carries the HTTP status, a reason header and a JSON body. No header is ever both
-// set and removed, because Envoy applies removals last.
-import type { Decision, Identity } from './decision.js';
-import type { RequestFacts } from './facts.js';
-import { REASONS, type Reason } from './reasons.js';
+// Turns a decision into Envoy's CheckResponse, as the object encode-check-response.ts writes to the
+// wire. Allow overwrites the identity headers and strips credentials and stray x-agent-* headers;
+// deny carries the HTTP status, a reason header and a JSON body. No header is ever both set and
+// removed, because Envoy applies removals last.
+import type { Decision, Identity } from '../check/decision.js';
+import type { RequestFacts } from '../check/facts.js';
+import {
+  SET_HEADERS,
+  STRIP_ALWAYS,
+  isAlwaysStripped,
+  isIdentitySpelling,
+} from '../check/header-rules.js';
+import { REASONS, type Reason } from '../check/reasons.js';
 
+/** HeaderValueOption.HeaderAppendAction in envoy/config/core/v3/base.proto. */
 const OVERWRITE_IF_EXISTS_OR_ADD = 2;
-
-export const SET_HEADERS = [
-  'x-agent-id',
-  'x-agent-tenant',
-  'x-agent-role',
-  'x-agent-identity-method',
-  'x-agent-authz-decision-id',
-  'x-agent-authz-dry-run-reason',
-] as const;
-
-/** Credentials never travel upstream (secrets) and neither do spoofable identity claims. */
-export const STRIP_ALWAYS = [
-  'x-api-key',
-  'x-agent-token',
-  'x-spiffe-id',
-  'x-client-cert-fingerprint',
-  'x-client-cert-san',
-  'client-cert',
-  'client-cert-chain',
-];
 
 export type Mode = 'enforce' | 'dry-run';
 
@@ -106,14 +93,11 @@ export function extraRemovals(
   if (facts === undefined) return undefined;
   let out: string[] | undefined;
   for (const name of facts.headers.keys()) {
-    if (STRIPPED.has(name) || setNames.includes(name)) continue;
-    const dashed = name.includes('_') ? name.replaceAll('_', '-') : name;
-    if (dashed.startsWith('x-agent-') || (dashed !== name && STRIPPED.has(dashed)))
-      (out ??= []).push(name);
+    if (isAlwaysStripped(name) || setNames.includes(name)) continue;
+    if (isIdentitySpelling(name)) (out ??= []).push(name);
   }
   return out;
 }
-const STRIPPED: ReadonlySet<string> = new Set(STRIP_ALWAYS);
 
 /** The header names an allow sets (with an identity), or a dry-run allow of a would-be deny. */
 export function allowSetNames(withIdentity: boolean): readonly string[] {

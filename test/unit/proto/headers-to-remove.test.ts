@@ -3,12 +3,12 @@
 // agent-authz does not set itself; never a header it sets; in a stable order.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { STRIP_ALWAYS } from '../../../src/check/header-rules.js';
 import {
-  STRIP_ALWAYS,
   allowSetNames,
   extraRemovals,
   headersToRemove,
-} from '../../../src/check/response.js';
+} from '../../../src/proto/check-response.js';
 import { makeFacts } from '../../helpers/facts.js';
 
 function reference(names: readonly string[], setNames: readonly string[]): string[] {
