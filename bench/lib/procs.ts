@@ -102,10 +102,11 @@ export function rssMiB(pid: number): number {
   return m === null ? NaN : Number(m[1]) / 1024;
 }
 
-/** CPU time (user + system, all threads) a process has used so far, in seconds. */
-export function cpuSeconds(pid: number): number {
+/** CPU time (user + system) a process, or one of its threads, has used so far, in seconds. */
+export function cpuSeconds(pid: number, thread?: number): number {
   // Fields after the command name: state is field 3, utime and stime are fields 14 and 15.
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const path = thread === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${thread}/stat`;
+  const stat = readFileSync(path, 'utf8');
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(f[11]) + Number(f[12])) / CLOCK_TICKS;
 }

@@ -36,15 +36,12 @@ export async function startBaseline(cpu: string | undefined = SERVER_CPU): Promi
 }
 
 /** The transport floor (bench/floor-server.ts): an agent-authz listener, constant allow. */
-export async function startFloor(
-  transport: 'h2c' | 'http2',
-  cpu: string | undefined = SERVER_CPU,
-): Promise<Server> {
+export async function startFloor(cpu: string | undefined = SERVER_CPU): Promise<Server> {
   const grpcPort = await freePort();
   const proc = start(
-    `floor-${transport}`,
+    'floor-h2c',
     NODE,
-    [...RUNTIME_FLAGS, '--import', 'tsx', 'bench/floor-server.ts', String(grpcPort), transport],
+    [...RUNTIME_FLAGS, '--import', 'tsx', 'bench/floor-server.ts', String(grpcPort)],
     cpu === undefined ? {} : { cpu },
   );
   await waitForPort(grpcPort, proc);

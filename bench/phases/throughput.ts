@@ -126,7 +126,6 @@ export async function alternate(
 }
 
 export const FLOOR_PATH = 'floor: h2c listener, constant allow';
-export const FLOOR_HTTP2_PATH = 'floor: node:http2 listener, constant allow';
 
 export interface LatencyRow extends LoadgenResult {
   readonly path: string;
@@ -143,16 +142,15 @@ export interface LatencyRow extends LoadgenResult {
  */
 export async function latency(ctx: Context, f: Fixtures): Promise<LatencyRow[]> {
   const baseline = await startBaseline();
-  const floor = await startFloor('h2c');
-  const floorHttp2 = await startFloor('http2');
+  const floor = await startFloor();
   const authz = await startAuthz('agent-authz', {
     env: ctx.authzEnv,
     cpu: ctx.serverCpu,
     nodeArgs: ctx.nodeArgs,
     main: ctx.authzMain,
   });
-  // The same server on the previous default transport, for the before/after of the h2c one.
-  const authzHttp2 = await startAuthz('agent-authz-http2', {
+  // The same server on the fallback transport (grpc-js), for what the h2c one buys.
+  const authzGrpcJs = await startAuthz('agent-authz-grpc-js', {
     env: { ...ctx.authzEnv, AGENT_AUTHZ_GRPC_TRANSPORT: 'grpc-js' },
     cpu: ctx.serverCpu,
     nodeArgs: ctx.nodeArgs,
@@ -167,7 +165,6 @@ export async function latency(ctx: Context, f: Fixtures): Promise<LatencyRow[]> 
     { path: 'baseline (spiffe bytes)', rate: ctx.hitRate, server: baseline, file: file('spiffe') },
     { path: FLOOR_PATH, rate: ctx.lowRate, server: floor, file: file('spiffe') },
     { path: FLOOR_PATH, rate: ctx.hitRate, server: floor, file: file('spiffe') },
-    { path: FLOOR_HTTP2_PATH, rate: ctx.hitRate, server: floorHttp2, file: file('spiffe') },
     { path: 'spiffe', rate: ctx.lowRate, server: authz, file: file('spiffe') },
     ...(['spiffe', 'pki', 'api_key', 'jwt_rs256'] as const).map((p) => ({
       path: p as string,
@@ -176,9 +173,9 @@ export async function latency(ctx: Context, f: Fixtures): Promise<LatencyRow[]> 
       file: file(p),
     })),
     {
-      path: 'spiffe, node:http2 transport',
+      path: 'spiffe, grpc-js transport',
       rate: ctx.hitRate,
-      server: authzHttp2,
+      server: authzGrpcJs,
       file: file('spiffe'),
     },
   ];
@@ -196,9 +193,8 @@ export async function latency(ctx: Context, f: Fixtures): Promise<LatencyRow[]> 
   } finally {
     await baseline.stop();
     await floor.stop();
-    await floorHttp2.stop();
     await authz.stop();
-    await authzHttp2.stop();
+    await authzGrpcJs.stop();
   }
   const rows: LatencyRow[] = specs.map((s, i) => ({
     path: rowName(s),

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import { messageType } from '../proto/schema.js';
-import { CHECK_PATH } from '../server/grpc-server.js';
+import { CHECK_PATH } from '../server/check-route.js';
 
 export const CHECK_USAGE = `usage: agent-authz check [--server host:port] [--principal SPIFFE_ID] [--cert PEM_FILE]
                          [--header name=value ...] [--path /p] [--method GET] [--host h]

@@ -30,6 +30,11 @@ export interface Metrics {
   readonly auditEvents: Counter<'result'>;
   readonly eventLoopLag: Gauge;
   readonly ready: Gauge;
+  readonly grpcLimits: Counter<'limit'>;
+  readonly grpcErrors: Counter<'error' | 'scope'>;
+  readonly grpcConnections: Gauge;
+  readonly grpcConnectionsAccepted: Counter;
+  readonly grpcBufferedBytes: Gauge;
 }
 
 // 50 µs to 250 ms: the Check path is sub-millisecond on a cache hit and Envoy times out at 200 ms.
@@ -143,6 +148,33 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
       name: 'agent_authz_ready',
       help: '1 when the server is ready to decide',
       aggregator: 'min',
+      registers: r,
+    }),
+    grpcLimits: new Counter({
+      name: 'agent_authz_grpc_limit_exceeded_total',
+      help: 'gRPC listener limits exceeded, by limit (docs/transport.md)',
+      labelNames: ['limit'],
+      registers: r,
+    }),
+    grpcErrors: new Counter({
+      name: 'agent_authz_grpc_protocol_errors_total',
+      help: 'HTTP/2 errors sent (GOAWAY or RST_STREAM), by RFC 9113 error code and scope',
+      labelNames: ['error', 'scope'],
+      registers: r,
+    }),
+    grpcConnections: new Gauge({
+      name: 'agent_authz_grpc_connections',
+      help: 'Open gRPC connections',
+      registers: r,
+    }),
+    grpcConnectionsAccepted: new Counter({
+      name: 'agent_authz_grpc_connections_accepted_total',
+      help: 'gRPC connections accepted',
+      registers: r,
+    }),
+    grpcBufferedBytes: new Gauge({
+      name: 'agent_authz_grpc_buffered_bytes',
+      help: 'Bytes the gRPC listener holds for peers (partial requests, unsent answers)',
       registers: r,
     }),
   };

@@ -14,12 +14,7 @@ import { EmbeddedStore } from '../registry/embedded-store.js';
 import { RedisStore } from '../registry/redis-store.js';
 import type { RegistryStore } from '../registry/registry.js';
 import { CheckHandler } from './check-handler.js';
-import {
-  bindGrpc,
-  createGrpcServer,
-  createH2cGrpcServer,
-  type GrpcJsOptions,
-} from './grpc-server.js';
+import { listenGrpc } from './grpc-listener.js';
 import { HealthService } from './health.js';
 import { createHttpServer, listen } from './http-server.js';
 import { buildAuditor, buildAdminServer, buildTokenVerifiers } from './wiring.js';
@@ -105,7 +100,7 @@ export async function startApp(config: Config, deps: AppDeps = {}): Promise<Runn
   const isReady = () => !shuttingDown && (store.ready() || cache.size > 0);
   const health = new HealthService(isReady);
 
-  const grpcServer = await listenGrpc(config, handler, health);
+  const grpcServer = await listenGrpc(config, handler, health, metrics, logger);
   const grpcPort = grpcServer.port;
   const httpServer: HttpServer = createHttpServer(metrics, isReady);
   const httpPort = await listen(httpServer, config.bind_address, config.http_port);
@@ -168,60 +163,4 @@ export async function startApp(config: Config, deps: AppDeps = {}): Promise<Runn
   };
 
   return { grpcPort, httpPort, adminPort, metrics, store, cache, health, isReady, stop };
-}
-
-interface GrpcListener {
-  readonly port: number;
-  /** Stop accepting, let in-flight calls finish, cancel what is left at the deadline. */
-  close(graceMs: number): Promise<void>;
-}
-
-async function listenGrpc(
-  config: Config,
-  handler: CheckHandler,
-  health: HealthService,
-): Promise<GrpcListener> {
-  if (config.grpc_transport === 'grpc-js') {
-    const server = createGrpcServer(handler, health, grpcJsOptions(config));
-    const port = await bindGrpc(server, `${config.bind_address}:${config.grpc_port}`);
-    return {
-      port,
-      close: (graceMs) =>
-        new Promise<void>((resolve) => {
-          const force = setTimeout(() => {
-            server.forceShutdown();
-            resolve();
-          }, graceMs);
-          server.tryShutdown(() => {
-            clearTimeout(force);
-            resolve();
-          });
-        }),
-    };
-  }
-  const server = createH2cGrpcServer(handler, health, {
-    maxConcurrentStreams: maxConcurrentStreams(config),
-    keepaliveMs: config.grpc_keepalive_time,
-    keepaliveTimeoutMs: config.grpc_keepalive_timeout,
-    maxConnectionAgeMs: config.grpc_max_connection_age,
-    maxConnectionAgeGraceMs: config.grpc_max_connection_age_grace,
-  });
-  const port = await server.listen(config.bind_address, config.grpc_port);
-  return { port, close: (graceMs) => server.close(graceMs) };
-}
-
-/** Above the in-flight limit, so overload is answered with a deny rather than REFUSED_STREAM. */
-function maxConcurrentStreams(config: Config): number {
-  return config.grpc_max_concurrent_streams ?? Math.max(1024, config.max_in_flight * 2);
-}
-
-function grpcJsOptions(config: Config): GrpcJsOptions {
-  return {
-    keepaliveMs: config.grpc_keepalive_time,
-    keepaliveTimeoutMs: config.grpc_keepalive_timeout,
-    maxConnectionAgeMs: config.grpc_max_connection_age,
-    maxConnectionAgeGraceMs: config.grpc_max_connection_age_grace,
-    maxConcurrentStreams: maxConcurrentStreams(config),
-    maxHeaderListSize: config.grpc_max_header_list_size,
-  };
 }

@@ -1,10 +1,11 @@
 // grpc.health.v1.Health (Check and Watch) for Kubernetes probes and Envoy health checks. The empty
 // service name and the Authorization service share one status: SERVING only when ready to decide.
-// The service is transport-neutral: it is mounted on the node:http2 gRPC server (default) or on
-// grpc-js (AGENT_AUTHZ_GRPC_TRANSPORT=grpc-js).
+// The service is transport-neutral: it is mounted on the h2c gRPC server (default) or on grpc-js
+// (AGENT_AUTHZ_GRPC_TRANSPORT=grpc-js).
 import * as grpc from '@grpc/grpc-js';
 import { messageType } from '../proto/schema.js';
-import { GRPC_STATUS, type StreamRoute, type UnaryRoute } from './grpc-h2-server.js';
+import type { StreamRoute, UnaryRoute } from './grpc/routes.js';
+import { GRPC_STATUS } from './grpc/status.js';
 
 export const AUTHZ_SERVICE = 'envoy.service.auth.v3.Authorization';
 export const HEALTH_CHECK_PATH = '/grpc.health.v1.Health/Check';
@@ -44,7 +45,7 @@ export class HealthService {
     this.watchers.clear();
   }
 
-  /** Routes for the node:http2 gRPC server. */
+  /** Routes for the h2c gRPC server. */
   h2Routes(): [string, UnaryRoute | StreamRoute][] {
     const req = messageType('grpc.health.v1.HealthCheckRequest');
     const res = messageType('grpc.health.v1.HealthCheckResponse');

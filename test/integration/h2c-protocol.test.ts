@@ -5,7 +5,7 @@
 import net from 'node:net';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HeaderDecoder, encodeHeaders } from '../../src/server/hpack.js';
+import { HeaderDecoder } from '../../src/server/h2c/hpack-decoder.js';
 import {
   EnvoyCheckClient,
   OfficialCheckResponse,
@@ -14,106 +14,11 @@ import {
   type DecodedResponse,
 } from '../helpers/official-envoy.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
-import { PREFACE, frame, grpcMessage } from '../helpers/h2-frames.js';
+import { frame, grpcMessage } from '../helpers/h2-frames.js';
+import { RawClient, requestBlock } from '../helpers/h2-raw-client.js';
+import { decodeFields } from '../helpers/hpack.js';
 
-const CHECK = '/envoy.service.auth.v3.Authorization/Check';
 const ALPHA = 'spiffe://example.org/agents/alpha';
-
-interface Frame {
-  type: number;
-  flags: number;
-  id: number;
-  payload: Buffer;
-}
-
-function requestBlock(path = CHECK): Buffer {
-  return encodeHeaders([
-    [':method', 'POST'],
-    [':scheme', 'http'],
-    [':path', path],
-    [':authority', 'agent-authz'],
-    ['content-type', 'application/grpc'],
-    ['te', 'trailers'],
-  ]);
-}
-
-/** A raw HTTP/2 client: sends bytes as given, collects every frame the server sends. */
-class RawClient {
-  readonly frames: Frame[] = [];
-  closed = false;
-  private buf = Buffer.alloc(0);
-  private waiters: (() => void)[] = [];
-
-  private constructor(readonly socket: net.Socket) {
-    socket.on('data', (d: Buffer) => {
-      this.buf = Buffer.concat([this.buf, d]);
-      while (this.buf.length >= 9) {
-        const len = this.buf.readUIntBE(0, 3);
-        if (this.buf.length < 9 + len) break;
-        this.frames.push({
-          type: this.buf[3]!,
-          flags: this.buf[4]!,
-          id: this.buf.readUInt32BE(5) & 0x7fffffff,
-          payload: this.buf.subarray(9, 9 + len),
-        });
-        this.buf = this.buf.subarray(9 + len);
-      }
-      this.wake();
-    });
-    socket.on('close', () => {
-      this.closed = true;
-      this.wake();
-    });
-    socket.on('error', () => undefined);
-  }
-
-  static connect(port: number, settings: [number, number][] = []): Promise<RawClient> {
-    return new Promise((resolve, reject) => {
-      const socket = net.connect(port, '127.0.0.1', () => {
-        const c = new RawClient(socket);
-        const s = Buffer.alloc(settings.length * 6);
-        settings.forEach(([k, v], i) => {
-          s.writeUInt16BE(k, i * 6);
-          s.writeUInt32BE(v, i * 6 + 2);
-        });
-        socket.write(Buffer.concat([PREFACE, frame(4, 0, 0, s)]));
-        resolve(c);
-      });
-      socket.once('error', reject);
-    });
-  }
-
-  send(...bytes: Buffer[]): void {
-    this.socket.write(Buffer.concat(bytes));
-  }
-
-  /** Resolves with the first frame matching `pred` (or undefined when the socket closes or time runs out). */
-  async waitFor(pred: (f: Frame) => boolean, ms = 3000): Promise<Frame | undefined> {
-    const deadline = Date.now() + ms;
-    for (;;) {
-      const f = this.frames.find(pred);
-      if (f !== undefined || this.closed || Date.now() > deadline) return f;
-      await new Promise<void>((r) => {
-        this.waiters.push(r);
-        setTimeout(r, 20);
-      });
-    }
-  }
-
-  async waitClosed(ms = 3000): Promise<boolean> {
-    const deadline = Date.now() + ms;
-    while (!this.closed && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    return this.closed;
-  }
-
-  close(): void {
-    this.socket.destroy();
-  }
-
-  private wake(): void {
-    for (const w of this.waiters.splice(0)) w();
-  }
-}
 
 function decodeCheck(data: Buffer): DecodedResponse {
   const T = OfficialCheckResponse();
@@ -152,11 +57,11 @@ describe('h2c transport at the frame level', () => {
     expect(trailers).toBeDefined();
     const decoder = new HeaderDecoder();
     const headerFrames = c.frames.filter((f) => f.type === 1 && f.id === 1);
-    expect(decoder.decode(headerFrames[0]!.payload)).toEqual([
+    expect(decodeFields(decoder, headerFrames[0]!.payload)).toEqual([
       [':status', '200'],
       ['content-type', 'application/grpc'],
     ]);
-    expect(decoder.decode(trailers!.payload)).toEqual([['grpc-status', '0']]);
+    expect(decodeFields(decoder, trailers!.payload)).toEqual([['grpc-status', '0']]);
     const data = Buffer.concat(
       c.frames.filter((f) => f.type === 0 && f.id === 1).map((f) => f.payload),
     );
@@ -198,7 +103,7 @@ describe('h2c transport at the frame level', () => {
     c.send(frame(1, 0x4 | 0x1, 1, requestBlock('/nope.Service/Method')));
     const h = await c.waitFor((f) => f.type === 1 && f.id === 1);
     expect(h!.flags & 1).toBe(1);
-    expect(new HeaderDecoder().decode(h!.payload)).toContainEqual(['grpc-status', '12']);
+    expect(decodeFields(new HeaderDecoder(), h!.payload)).toContainEqual(['grpc-status', '12']);
     c.close();
   });
 

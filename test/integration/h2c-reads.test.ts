@@ -7,9 +7,10 @@ import { createHash } from 'node:crypto';
 import net from 'node:net';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GrpcH2cServer } from '../../src/server/grpc-h2c-server.js';
-import type { GrpcH2Options, UnaryRoute } from '../../src/server/grpc-h2-server.js';
-import { encodeHeaders } from '../../src/server/hpack.js';
+import type { UnaryRoute } from '../../src/server/grpc/routes.js';
+import { encodeHeaders } from '../../src/server/h2c/hpack-encoder.js';
+import type { H2cOptions } from '../../src/server/h2c/limits.js';
+import { GrpcH2cServer } from '../../src/server/h2c/server.js';
 import { PREFACE, frame } from '../helpers/h2-frames.js';
 
 const SYNC = '/test.Digest/Sync';
@@ -41,13 +42,19 @@ const routes = new Map<string, UnaryRoute>([
   ],
 ]);
 
-const OPTS: GrpcH2Options = {
+const OPTS: H2cOptions = {
   maxMessageBytes: 1 << 20,
   maxConcurrentStreams: 100,
   keepaliveMs: 60_000,
   keepaliveTimeoutMs: 10_000,
   maxConnectionAgeMs: 600_000,
   maxConnectionAgeGraceMs: 1000,
+  maxConnections: 100,
+  maxHeaderListSize: 65_536,
+  maxBufferedBytes: 64 * 1024 * 1024,
+  resetBurst: 1000,
+  resetRate: 100,
+  streamIdleTimeoutMs: 30_000,
 };
 
 interface Req {

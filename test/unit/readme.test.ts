@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { REASONS } from '../../src/check/reasons.js';
 import { CONFIG_KEYS, envName } from '../../src/config/config.js';
 import { createMetrics } from '../../src/observability/metrics.js';
+import { LIMIT_NAMES } from '../../src/server/h2c/limits.js';
 
 const readme = readFileSync('README.md', 'utf8');
 
@@ -29,6 +30,14 @@ describe('README', () => {
     const names = [...text.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]!);
     expect(names.length).toBeGreaterThan(10);
     for (const n of names) expect(readme, n).toContain(`\`${n}\``);
+  });
+
+  it('docs/transport.md lists every gRPC listener limit the metrics count', () => {
+    const doc = readFileSync('docs/transport.md', 'utf8');
+    const rows = [...doc.matchAll(/^\| `([a-z_]+)` \| /gm)].map((m) => m[1]!);
+    expect(rows.filter((r) => (LIMIT_NAMES as readonly string[]).includes(r)).sort()).toEqual(
+      [...LIMIT_NAMES].sort(),
+    );
   });
 
   it('starts with the two quick-start commands that .ci/run relies on', () => {

@@ -1,20 +1,12 @@
-// The gRPC listener: envoy.service.auth.v3.Authorization/Check and grpc.health.v1.Health, on
-// node:http2 (default) or grpc-js. Either way the request is decoded only as far as a decision needs
-// and the Check method answers a CheckResponse whatever happens.
-import { randomUUID } from 'node:crypto';
+// The conventional fallback transport (AGENT_AUTHZ_GRPC_TRANSPORT=grpc-js): the same Check and
+// health methods on @grpc/grpc-js, whose HTTP/2 is Node's nghttp2 with its own flood protection.
 import * as grpc from '@grpc/grpc-js';
-import { deny } from '../check/decision.js';
 import type { RequestFacts } from '../check/facts.js';
-import { buildResponse } from '../proto/check-response.js';
 import { decodeCheckRequest, type DecodeFailure } from '../proto/decode-check-request.js';
-import { encodeCheckResponse } from '../proto/encode-check-response.js';
 import { messageType } from '../proto/schema.js';
 import type { CheckHandler } from './check-handler.js';
-import type { GrpcH2Options, UnaryRoute } from './grpc-h2-server.js';
-import { GrpcH2cServer } from './grpc-h2c-server.js';
+import { CHECK_PATH, checkSafely } from './check-route.js';
 import type { HealthService } from './health.js';
-
-export const CHECK_PATH = '/envoy.service.auth.v3.Authorization/Check';
 
 export interface GrpcJsOptions {
   readonly keepaliveMs: number;
@@ -71,56 +63,6 @@ export function createGrpcServer(
   });
   health.register(server);
   return server;
-}
-
-/** The Check route for the node:http2 transport: always answers a CheckResponse, never an error. */
-export function checkRoute(handler: CheckHandler): UnaryRoute {
-  return {
-    kind: 'unary',
-    handle: (message) =>
-      checkSafely(handler, message === undefined ? UNFRAMED : decodeCheckRequest(message)),
-  };
-}
-
-/** check() never throws or rejects by design; if it ever does, the answer is still a deny. */
-function checkSafely(
-  handler: CheckHandler,
-  request: RequestFacts | DecodeFailure,
-): Buffer | Promise<Buffer> {
-  try {
-    const res = handler.check(request);
-    return res instanceof Promise ? res.then(undefined, () => internalErrorResponse()) : res;
-  } catch {
-    return internalErrorResponse();
-  }
-}
-
-function h2Routes(handler: CheckHandler, health: HealthService) {
-  return new Map([[CHECK_PATH, checkRoute(handler)], ...health.h2Routes()]);
-}
-
-/** The gRPC listener on agent-authz's own cleartext HTTP/2 (transport `h2c`). */
-export function createH2cGrpcServer(
-  handler: CheckHandler,
-  health: HealthService,
-  opts: Omit<GrpcH2Options, 'maxMessageBytes'>,
-): GrpcH2cServer {
-  return new GrpcH2cServer(h2Routes(handler, health), {
-    maxMessageBytes: 4 * 1024 * 1024,
-    ...opts,
-  });
-}
-
-const UNFRAMED: DecodeFailure = { malformed: true, detail: 'invalid gRPC message framing' };
-
-function internalErrorResponse(): Buffer {
-  return encodeCheckResponse(
-    buildResponse(deny('internal_error'), {
-      decisionId: randomUUID(),
-      mode: 'enforce',
-      facts: undefined,
-    }),
-  );
 }
 
 export function bindGrpc(server: grpc.Server, address: string): Promise<number> {

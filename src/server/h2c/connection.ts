@@ -1,0 +1,297 @@
+// One client connection: reads frames off the socket and hands each to the part that owns it
+// (header blocks, request bodies, streams, flow control), answers the connection-level frames,
+// keeps the timers (handshake, unfinished header block, idle streams, keepalive, maximum age),
+// and ends the connection — with GOAWAY and the RFC 9113 error, or at once when the peer does
+// not read — when a protocol rule or a limit is broken.
+import type net from 'node:net';
+import type { Routes } from '../grpc/routes.js';
+import { ControlFrames } from './control-frames.js';
+import { FloodGuard } from './flood-guard.js';
+import {
+  ConnectionError,
+  DEFAULT_WINDOW,
+  ErrorCode,
+  FRAME_HEADER_BYTES,
+  FrameType,
+  MAX_FRAME,
+  MAX_WINDOW,
+  PREFACE,
+  Setting,
+  errorCodeName,
+  frame32,
+  goawayFrame,
+  settingsFrame,
+  type ErrorCodeName,
+} from './frames.js';
+import { HeaderBlocks } from './header-blocks.js';
+import { HEADER_TABLE_SIZE } from './hpack-decoder.js';
+import { CONNECTION_BUFFER_BYTES, type H2cOptions, type LimitName } from './limits.js';
+import type { BudgetHolder, MemoryBudget } from './memory-budget.js';
+import { Output } from './output.js';
+import { CONNECTION_WINDOW, RequestBodies } from './request-body.js';
+import { readIntoSharedBuffer } from './shared-reads.js';
+import type { H2Stream } from './stream.js';
+import { Streams } from './streams.js';
+import { Timers } from './timers.js';
+
+/** What the transport reports: metrics count these, the log gets one line per connection. */
+export interface TransportEvents {
+  limitExceeded(limit: LimitName, peer: string, firstOnConnection: boolean): void;
+  errorSent(code: ErrorCodeName, scope: 'connection' | 'stream'): void;
+  connectionAccepted(): void;
+}
+
+export interface ConnectionHost {
+  readonly routes: Routes;
+  readonly opts: H2cOptions;
+  readonly budget: MemoryBudget;
+  readonly events: TransportEvents;
+  gone(c: Connection): void;
+}
+
+const EMPTY = Buffer.alloc(0);
+/** Limits a peer that stopped reading breaks: nothing more can be written to it. */
+const UNREADABLE = new Set(['outbound_frames', 'outbound_control_frames', 'output_buffer']);
+
+export class Connection implements BudgetHolder {
+  held = 0;
+  /** Housekeeping ticks since the connection opened (stream idle stamps). */
+  tick = 0;
+  readonly guard: FloodGuard;
+  readonly output: Output;
+  readonly streams: Streams;
+  readonly blocks: HeaderBlocks;
+  readonly bodies: RequestBodies;
+  readonly control: ControlFrames;
+  readonly timers: Timers;
+  readonly routes: Routes;
+  readonly maxMessageBytes: number;
+  readonly maxConcurrentStreams: number;
+  readonly maxHeaderListSize: number;
+  readonly peer: string;
+  prefaceSeen = false;
+  goneAway = false;
+  draining = false;
+  peerGoneAway = false;
+  dead = false;
+  private buf: Buffer = EMPTY;
+  private bufHeld = 0;
+  private bodyBytes = 0;
+  private limitLogged = false;
+  private readonly sharedReads: boolean;
+  private resolveFinished!: () => void;
+  readonly finished = new Promise<void>((r) => (this.resolveFinished = r));
+
+  constructor(
+    readonly socket: net.Socket,
+    private readonly host: ConnectionHost,
+  ) {
+    const o = host.opts;
+    this.routes = host.routes;
+    this.maxMessageBytes = o.maxMessageBytes;
+    this.maxConcurrentStreams = o.maxConcurrentStreams;
+    this.maxHeaderListSize = o.maxHeaderListSize;
+    this.peer = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
+    this.guard = new FloodGuard(o.resetBurst, o.resetRate);
+    this.output = new Output(socket, this);
+    this.streams = new Streams(this);
+    this.blocks = new HeaderBlocks(this);
+    this.bodies = new RequestBodies(this);
+    this.control = new ControlFrames(this);
+    this.sharedReads =
+      o.sharedReads !== false && readIntoSharedBuffer(socket, (bytes) => this.onData(bytes));
+    if (!this.sharedReads) socket.on('data', (d: Buffer) => this.onData(d));
+    socket.on('error', () => undefined);
+    socket.on('close', () => this.onSocketClose());
+    // Our SETTINGS: concurrency, a stream window that holds the largest message, the header
+    // table and header-list sizes we enforce; then the connection window.
+    this.output.control(
+      settingsFrame([
+        [Setting.HEADER_TABLE_SIZE, HEADER_TABLE_SIZE],
+        [Setting.MAX_CONCURRENT_STREAMS, Math.min(MAX_WINDOW, o.maxConcurrentStreams)],
+        [Setting.INITIAL_WINDOW_SIZE, this.bodies.streamWindow],
+        [Setting.MAX_FRAME_SIZE, MAX_FRAME],
+        [Setting.MAX_HEADER_LIST_SIZE, o.maxHeaderListSize],
+      ]),
+    );
+    this.output.control(frame32(FrameType.WINDOW_UPDATE, 0, CONNECTION_WINDOW - DEFAULT_WINDOW));
+    this.timers = new Timers(this, o);
+  }
+
+  // ---- reading ---------------------------------------------------------------------------
+
+  private onData(d: Buffer): void {
+    if (this.dead) return;
+    // With shared reads `d` is overwritten by the next read: what is kept past this call is
+    // copied (keep()), the rest only looked at.
+    const buf = this.buf.length === 0 ? d : Buffer.concat([this.buf, d]);
+    try {
+      let at = 0;
+      if (!this.prefaceSeen) {
+        const n = Math.min(buf.length, PREFACE.length);
+        if (!buf.subarray(0, n).equals(PREFACE.subarray(0, n))) {
+          // Not HTTP/2 with prior knowledge (e.g. HTTP/1.1): nothing sensible to answer.
+          this.socket.destroy();
+          return;
+        }
+        if (buf.length < PREFACE.length) return this.keepRest(buf, d, 0);
+        this.prefaceSeen = true;
+        at = PREFACE.length;
+      }
+      while (buf.length - at >= FRAME_HEADER_BYTES) {
+        const len = (buf[at]! << 16) | (buf[at + 1]! << 8) | buf[at + 2]!;
+        if (len > MAX_FRAME)
+          throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, 'frame too large');
+        if (buf.length - at < FRAME_HEADER_BYTES + len) break;
+        const type = buf[at + 3]!;
+        const flags = buf[at + 4]!;
+        const id = buf.readUInt32BE(at + 5) & 0x7fffffff;
+        const payload = buf.subarray(at + FRAME_HEADER_BYTES, at + FRAME_HEADER_BYTES + len);
+        at += FRAME_HEADER_BYTES + len;
+        this.control.onFrame(type, flags, id, payload);
+        if (this.dead) return;
+      }
+      this.keepRest(buf, d, at);
+    } catch (err) {
+      return this.fail(err);
+    }
+    const update = this.bodies.windowUpdate();
+    if (update !== undefined) this.output.control(update);
+    this.output.flush();
+  }
+
+  /** A partial frame left at the end of a read is kept (copied if it is still in `d`). */
+  private keepRest(buf: Buffer, d: Buffer, at: number): void {
+    const rest =
+      at === buf.length ? EMPTY : buf === d ? this.keep(buf.subarray(at)) : buf.subarray(at);
+    this.buf = rest;
+    if (rest.length !== this.bufHeld) {
+      const delta = rest.length - this.bufHeld;
+      this.bufHeld = rest.length;
+      if (!this.host.budget.change(this, delta))
+        throw new ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, 'memory budget');
+    }
+  }
+
+  /** Bytes that must outlive this read: a copy when reads share one buffer. */
+  keep(b: Buffer): Buffer {
+    return this.sharedReads ? Buffer.from(b) : b;
+  }
+
+  // ---- budgets and reports ------------------------------------------------------------------
+
+  holdOutput(delta: number): boolean {
+    return this.host.budget.change(this, delta);
+  }
+
+  holdBlock(delta: number): boolean {
+    return this.host.budget.change(this, delta);
+  }
+
+  holdBody(delta: number): 'ok' | 'connection' | 'ended' {
+    if (delta > 0 && this.bodyBytes + delta > CONNECTION_BUFFER_BYTES) return 'connection';
+    this.bodyBytes += delta;
+    return this.host.budget.change(this, delta) ? 'ok' : 'ended';
+  }
+
+  releaseBody(bytes: number): void {
+    this.bodyBytes -= bytes;
+    this.host.budget.change(this, -bytes);
+  }
+
+  limit(name: LimitName): void {
+    this.host.events.limitExceeded(name, this.peer, !this.limitLogged);
+    this.limitLogged = true;
+  }
+
+  streamError(code: number): void {
+    this.host.events.errorSent(errorCodeName(code), 'stream');
+  }
+
+  streamSent(s: H2Stream): void {
+    this.streams.sent(s);
+  }
+
+  // ---- ending ----------------------------------------------------------------------------------
+
+  /** A connection error: GOAWAY with its code, then close (at once if the peer is not reading). */
+  fail(err: unknown): void {
+    if (this.dead) return;
+    const e =
+      err instanceof ConnectionError ? err : new ConnectionError(ErrorCode.INTERNAL_ERROR, '');
+    if (e.limit !== undefined) this.limit(e.limit as LimitName);
+    this.host.events.errorSent(errorCodeName(e.code), 'connection');
+    if (e.limit !== undefined && UNREADABLE.has(e.limit)) return this.destroy();
+    this.goAway(e.code, e.message);
+    this.abort();
+  }
+
+  overBudget(): void {
+    if (this.dead) return;
+    this.fail(new ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, 'memory budget', 'memory_budget'));
+  }
+
+  /**
+   * A graceful close in two steps, so requests already on the wire are still served: GOAWAY with
+   * the highest possible stream id and a PING; when the PING comes back (or after a second), the
+   * final GOAWAY with the last stream we will answer.
+   */
+  drain(): void {
+    if (this.dead || this.draining || this.goneAway) return;
+    this.draining = true;
+    this.output.control(goawayFrame(MAX_WINDOW, ErrorCode.NO_ERROR));
+    this.timers.drainPing();
+  }
+
+  goAway(code: number, debug = ''): void {
+    if (this.dead) return;
+    // A graceful GOAWAY may be followed by one with an error code; never two graceful ones.
+    if (!this.goneAway || code !== ErrorCode.NO_ERROR) {
+      this.goneAway = true;
+      this.output.control(goawayFrame(this.streams.lastStreamId, code, debug));
+    }
+    this.idle();
+  }
+
+  destroy(): void {
+    if (this.dead) return;
+    this.socket.destroy();
+    this.onSocketClose();
+  }
+
+  /** After a connection error: what is queued (the GOAWAY) goes out, then the socket closes. */
+  private abort(): void {
+    this.output.flush();
+    // Nothing more it sends will be read: stop taking it off the network.
+    this.socket.pause();
+    this.endSocket();
+    this.onSocketClose();
+  }
+
+  /** Ends our side; a peer that does not close its side (or read our FIN) is cut off soon after. */
+  private endSocket(): void {
+    this.socket.end();
+    setTimeout(() => this.socket.destroy(), 1000).unref();
+  }
+
+  private onSocketClose(): void {
+    if (this.dead) return;
+    this.dead = true;
+    this.timers.stop();
+    this.streams.closeAll();
+    this.blocks.drop();
+    this.buf = EMPTY;
+    this.host.budget.release(this);
+    this.host.gone(this);
+    this.resolveFinished();
+  }
+
+  /** After GOAWAY (ours or the peer's), the connection ends once its last stream is done. */
+  idle(): void {
+    if ((this.goneAway || this.peerGoneAway) && this.streams.size === 0 && !this.dead) {
+      this.output.flush();
+      this.endSocket();
+      this.onSocketClose();
+    }
+  }
+}
