@@ -7,9 +7,8 @@ import type { CheckHandler } from './check-handler.js';
 import { CHECK_PATH, checkRoute } from './check-route.js';
 import type { Route } from './grpc/routes.js';
 import { bindGrpc, createGrpcServer } from './grpc-js-server.js';
-import type { TransportEvents } from './h2c/connection.js';
 import { ERROR_CODE_NAMES } from './h2c/frames.js';
-import { LIMIT_NAMES } from './h2c/limits.js';
+import { LIMIT_NAMES, type TransportEvents } from './h2c/limits.js';
 import { GrpcH2cServer } from './h2c/server.js';
 import type { HealthService } from './health.js';
 

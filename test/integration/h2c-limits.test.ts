@@ -5,7 +5,7 @@ import net from 'node:net';
 import fc from 'fast-check';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Route } from '../../src/server/grpc/routes.js';
-import type { TransportEvents } from '../../src/server/h2c/connection.js';
+import type { TransportEvents } from '../../src/server/h2c/limits.js';
 import type { H2cOptions, LimitName } from '../../src/server/h2c/limits.js';
 import { GrpcH2cServer } from '../../src/server/h2c/server.js';
 import { sharedReadsSupported } from '../../src/server/h2c/shared-reads.js';

@@ -7,25 +7,28 @@ import type net from 'node:net';
 import type { Routes } from '../grpc/routes.js';
 import { ControlFrames } from './control-frames.js';
 import { FloodGuard } from './flood-guard.js';
+import { FrameReader } from './frame-reader.js';
 import {
   ConnectionError,
   DEFAULT_WINDOW,
   ErrorCode,
-  FRAME_HEADER_BYTES,
   FrameType,
   MAX_FRAME,
   MAX_WINDOW,
-  PREFACE,
   Setting,
   errorCodeName,
   frame32,
   goawayFrame,
   settingsFrame,
-  type ErrorCodeName,
 } from './frames.js';
 import { HeaderBlocks } from './header-blocks.js';
 import { HEADER_TABLE_SIZE } from './hpack-decoder.js';
-import { CONNECTION_BUFFER_BYTES, type H2cOptions, type LimitName } from './limits.js';
+import {
+  CONNECTION_BUFFER_BYTES,
+  type H2cOptions,
+  type LimitName,
+  type TransportEvents,
+} from './limits.js';
 import type { BudgetHolder, MemoryBudget } from './memory-budget.js';
 import { Output } from './output.js';
 import { CONNECTION_WINDOW, RequestBodies } from './request-body.js';
@@ -33,13 +36,6 @@ import { readIntoSharedBuffer } from './shared-reads.js';
 import type { H2Stream } from './stream.js';
 import { Streams } from './streams.js';
 import { Timers } from './timers.js';
-
-/** What the transport reports: metrics count these, the log gets one line per connection. */
-export interface TransportEvents {
-  limitExceeded(limit: LimitName, peer: string, firstOnConnection: boolean): void;
-  errorSent(code: ErrorCodeName, scope: 'connection' | 'stream'): void;
-  connectionAccepted(): void;
-}
 
 export interface ConnectionHost {
   readonly routes: Routes;
@@ -49,7 +45,6 @@ export interface ConnectionHost {
   gone(c: Connection): void;
 }
 
-const EMPTY = Buffer.alloc(0);
 /** Limits a peer that stopped reading breaks: nothing more can be written to it. */
 const UNREADABLE = new Set(['outbound_frames', 'outbound_control_frames', 'output_buffer']);
 
@@ -69,13 +64,11 @@ export class Connection implements BudgetHolder {
   readonly maxConcurrentStreams: number;
   readonly maxHeaderListSize: number;
   readonly peer: string;
-  prefaceSeen = false;
   goneAway = false;
   draining = false;
   peerGoneAway = false;
   dead = false;
-  private buf: Buffer = EMPTY;
-  private bufHeld = 0;
+  private readonly reader = new FrameReader(this);
   private bodyBytes = 0;
   private limitLogged = false;
   private readonly sharedReads: boolean;
@@ -122,55 +115,27 @@ export class Connection implements BudgetHolder {
 
   private onData(d: Buffer): void {
     if (this.dead) return;
-    // With shared reads `d` is overwritten by the next read: what is kept past this call is
-    // copied (keep()), the rest only looked at.
-    const buf = this.buf.length === 0 ? d : Buffer.concat([this.buf, d]);
     try {
-      let at = 0;
-      if (!this.prefaceSeen) {
-        const n = Math.min(buf.length, PREFACE.length);
-        if (!buf.subarray(0, n).equals(PREFACE.subarray(0, n))) {
-          // Not HTTP/2 with prior knowledge (e.g. HTTP/1.1): nothing sensible to answer.
-          this.socket.destroy();
-          return;
-        }
-        if (buf.length < PREFACE.length) return this.keepRest(buf, d, 0);
-        this.prefaceSeen = true;
-        at = PREFACE.length;
-      }
-      while (buf.length - at >= FRAME_HEADER_BYTES) {
-        const len = (buf[at]! << 16) | (buf[at + 1]! << 8) | buf[at + 2]!;
-        if (len > MAX_FRAME)
-          throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, 'frame too large');
-        if (buf.length - at < FRAME_HEADER_BYTES + len) break;
-        const type = buf[at + 3]!;
-        const flags = buf[at + 4]!;
-        const id = buf.readUInt32BE(at + 5) & 0x7fffffff;
-        const payload = buf.subarray(at + FRAME_HEADER_BYTES, at + FRAME_HEADER_BYTES + len);
-        at += FRAME_HEADER_BYTES + len;
-        this.control.onFrame(type, flags, id, payload);
-        if (this.dead) return;
-      }
-      this.keepRest(buf, d, at);
+      this.reader.read(d);
     } catch (err) {
       return this.fail(err);
     }
+    if (this.dead) return;
     const update = this.bodies.windowUpdate();
     if (update !== undefined) this.output.control(update);
     this.output.flush();
   }
 
-  /** A partial frame left at the end of a read is kept (copied if it is still in `d`). */
-  private keepRest(buf: Buffer, d: Buffer, at: number): void {
-    const rest =
-      at === buf.length ? EMPTY : buf === d ? this.keep(buf.subarray(at)) : buf.subarray(at);
-    this.buf = rest;
-    if (rest.length !== this.bufHeld) {
-      const delta = rest.length - this.bufHeld;
-      this.bufHeld = rest.length;
-      if (!this.host.budget.change(this, delta))
-        throw new ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, 'memory budget');
-    }
+  onFrame(type: number, flags: number, id: number, payload: Buffer): void {
+    this.control.onFrame(type, flags, id, payload);
+  }
+
+  notHttp2(): void {
+    this.socket.destroy();
+  }
+
+  get prefaceSeen(): boolean {
+    return this.reader.prefaceSeen;
   }
 
   /** Bytes that must outlive this read: a copy when reads share one buffer. */
@@ -180,11 +145,16 @@ export class Connection implements BudgetHolder {
 
   // ---- budgets and reports ------------------------------------------------------------------
 
+  /** Output, header blocks and partial frames held: all against the same budget. */
   holdOutput(delta: number): boolean {
     return this.host.budget.change(this, delta);
   }
 
   holdBlock(delta: number): boolean {
+    return this.host.budget.change(this, delta);
+  }
+
+  holdPartial(delta: number): boolean {
     return this.host.budget.change(this, delta);
   }
 
@@ -280,7 +250,7 @@ export class Connection implements BudgetHolder {
     this.timers.stop();
     this.streams.closeAll();
     this.blocks.drop();
-    this.buf = EMPTY;
+    this.reader.drop();
     this.host.budget.release(this);
     this.host.gone(this);
     this.resolveFinished();

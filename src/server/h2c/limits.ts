@@ -3,6 +3,7 @@
 // options. docs/transport.md lists each with its default, what exceeding it does, and its metric
 // label. The ones an operator may need to change are options; the rest are protocol shapes no
 // well-behaved client comes near.
+import type { ErrorCodeName } from './frames.js';
 
 /** Every limit, as the `limit` label of agent_authz_grpc_limit_exceeded_total. */
 export const LIMIT_NAMES = [
@@ -29,6 +30,13 @@ export const LIMIT_NAMES = [
   'stream_idle_timeout',
 ] as const;
 export type LimitName = (typeof LIMIT_NAMES)[number];
+
+/** What the transport reports: metrics count these, the log gets one line per connection. */
+export interface TransportEvents {
+  limitExceeded(limit: LimitName, peer: string, firstOnConnection: boolean): void;
+  errorSent(code: ErrorCodeName, scope: 'connection' | 'stream'): void;
+  connectionAccepted(): void;
+}
 
 /** What the listener is configured with (AGENT_AUTHZ_GRPC_* settings). */
 export interface H2cOptions {

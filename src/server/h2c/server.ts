@@ -5,9 +5,9 @@
 // between them, and closes them gracefully.
 import net from 'node:net';
 import { listenOn, type Routes } from '../grpc/routes.js';
-import { Connection, type TransportEvents } from './connection.js';
+import { Connection } from './connection.js';
 import { ErrorCode, goawayFrame, settingsFrame } from './frames.js';
-import type { H2cOptions } from './limits.js';
+import type { H2cOptions, TransportEvents } from './limits.js';
 import { MemoryBudget } from './memory-budget.js';
 
 const NO_EVENTS: TransportEvents = {

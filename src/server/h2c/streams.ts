@@ -1,34 +1,20 @@
 // A connection's streams: opening them from a request head, handing complete requests to their
-// routes, writing the answers (one pre-built write for a unary answer that fits the windows),
-// resets either way, and the idle sweep. Stream ids follow RFC 9113 §5.1.1: each new one larger
+// routes (answers.ts writes what they answer), resets either way, and the idle sweep. Stream ids follow RFC 9113 §5.1.1: each new one larger
 // than the last; frames on a stream we reset are ignored for a while, as §5.1 allows.
-import { frameMessage, unframe, PREFIX_BYTES } from '../grpc/framing.js';
-import type { Routes, StreamCall } from '../grpc/routes.js';
-import { errorStatus, GRPC_STATUS, grpcMessageText } from '../grpc/status.js';
+import { unframe } from '../grpc/framing.js';
+import type { Routes } from '../grpc/routes.js';
+import { GRPC_STATUS } from '../grpc/status.js';
+import { Answers } from './answers.js';
 import type { FloodGuard } from './flood-guard.js';
-import { ErrorCode, Flag, FrameType, frame, frame32, writeFrameHeader } from './frames.js';
+import { ErrorCode, FrameType, frame32 } from './frames.js';
 import { encodeHeaders } from './hpack-encoder.js';
 import type { LimitName } from './limits.js';
 import type { Output } from './output.js';
 import type { RequestHead } from './request-head.js';
 import { H2Stream } from './stream.js';
 
-const RESPONSE_HEADERS = encodeHeaders([
-  [':status', '200'],
-  ['content-type', 'application/grpc'],
-]);
-const OK_TRAILERS = encodeHeaders([['grpc-status', '0']]);
 /** Stream ids we reset whose late frames are still tolerated. */
 const RECENT_RESETS = 1024;
-
-function trailersFor(status: number, message: string): Buffer {
-  return status === GRPC_STATUS.OK && message === ''
-    ? OK_TRAILERS
-    : encodeHeaders([
-        ['grpc-status', String(status)],
-        ['grpc-message', grpcMessageText(message)],
-      ]);
-}
 
 export interface StreamsOwner {
   readonly output: Output;
@@ -54,8 +40,11 @@ export class Streams {
   /** Unary handlers still running, whether or not their stream is still open. */
   working = 0;
   private readonly recentResets = new Set<number>();
+  private readonly answers: Answers;
 
-  constructor(private readonly c: StreamsOwner) {}
+  constructor(private readonly c: StreamsOwner) {
+    this.answers = new Answers(c.output, this);
+  }
 
   get size(): number {
     return this.map.size;
@@ -85,10 +74,13 @@ export class Streams {
       contentType === undefined ||
       !contentType.startsWith('application/grpc')
     )
-      return this.headersOnly(s, encodeHeaders([[':status', method === 'POST' ? '415' : '405']]));
+      return this.answers.headersOnly(
+        s,
+        encodeHeaders([[':status', method === 'POST' ? '415' : '405']]),
+      );
     const route = this.c.routes.get(head.path ?? '');
     if (route === undefined)
-      return this.trailersOnly(s, GRPC_STATUS.UNIMPLEMENTED, 'unknown method');
+      return this.answers.trailersOnly(s, GRPC_STATUS.UNIMPLEMENTED, 'unknown method');
     s.route = route;
     if (endStream) this.requestEnded(s);
   }
@@ -99,7 +91,7 @@ export class Streams {
     this.c.guard.streamReset();
     const s = new H2Stream(id, endStream, undefined, -1, this.c.tick);
     this.map.set(id, s);
-    this.trailersOnly(s, GRPC_STATUS.RESOURCE_EXHAUSTED, 'header list too large');
+    this.answers.trailersOnly(s, GRPC_STATUS.RESOURCE_EXHAUSTED, 'header list too large');
   }
 
   /** The request is complete (or will not be read further): hand it to its route, once. */
@@ -113,9 +105,9 @@ export class Streams {
     this.dropBody(s);
     if (route.kind === 'stream') {
       try {
-        route.open(message, this.streamCall(s));
+        route.open(message, this.answers.streamCall(s));
       } catch (err) {
-        this.sendError(s, err);
+        this.answers.sendError(s, err);
       }
       return;
     }
@@ -123,18 +115,18 @@ export class Streams {
     try {
       result = route.handle(message);
     } catch (err) {
-      return this.sendError(s, err);
+      return this.answers.sendError(s, err);
     }
-    if (result instanceof Uint8Array) return this.respond(s, result);
+    if (result instanceof Uint8Array) return this.answers.respond(s, result);
     this.working++;
     result.then(
       (bytes) => {
         this.working--;
-        this.respond(s, bytes);
+        this.answers.respond(s, bytes);
       },
       (err: unknown) => {
         this.working--;
-        this.sendError(s, err);
+        this.answers.sendError(s, err);
       },
     );
   }
@@ -143,93 +135,6 @@ export class Streams {
     if (s.bodyHeld > 0) this.c.releaseBody(s.bodyHeld);
     s.body = undefined;
     s.bodyHeld = s.bodyLength = 0;
-  }
-
-  /** A unary answer: HEADERS, the message, OK trailers — one write when the windows allow. */
-  respond(s: H2Stream, message: Uint8Array): void {
-    if (s.localClosed) return;
-    const out = this.c.output;
-    const dataLen = PREFIX_BYTES + message.length;
-    if (!s.headersSent && s.queue.length === 0 && out.trySpend(s, dataLen)) {
-      const h = RESPONSE_HEADERS.length;
-      const t = OK_TRAILERS.length;
-      const buf = Buffer.allocUnsafe(27 + h + dataLen + t);
-      writeFrameHeader(buf, 0, h, FrameType.HEADERS, Flag.END_HEADERS, s.id);
-      RESPONSE_HEADERS.copy(buf, 9);
-      let at = 9 + h;
-      writeFrameHeader(buf, at, dataLen, FrameType.DATA, 0, s.id);
-      buf[at + 9] = 0;
-      buf.writeUInt32BE(message.length, at + 10);
-      buf.set(message, at + 14);
-      at += 9 + dataLen;
-      writeFrameHeader(buf, at, t, FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, s.id);
-      OK_TRAILERS.copy(buf, at + 9);
-      s.headersSent = s.localClosed = true;
-      out.push(buf, 3);
-      return this.maybeClose(s);
-    }
-    this.writeMessage(s, message);
-    this.endStream(s, GRPC_STATUS.OK, '');
-  }
-
-  private writeMessage(s: H2Stream, message: Uint8Array): void {
-    if (s.localClosed) return;
-    this.sendHeaders(s);
-    s.queue.push({ kind: 'data', bytes: frameMessage(message) });
-    this.c.output.pump(s);
-  }
-
-  private endStream(s: H2Stream, status: number, message: string): void {
-    if (s.localClosed) return;
-    if (!s.headersSent && s.queue.length === 0) return this.trailersOnly(s, status, message);
-    s.queue.push({ kind: 'trailers', block: trailersFor(status, message) });
-    this.c.output.pump(s);
-  }
-
-  private sendHeaders(s: H2Stream): void {
-    if (s.headersSent) return;
-    s.headersSent = true;
-    this.c.output.push(frame(FrameType.HEADERS, Flag.END_HEADERS, s.id, RESPONSE_HEADERS), 1);
-  }
-
-  trailersOnly(s: H2Stream, status: number, message: string): void {
-    const block = encodeHeaders([
-      [':status', '200'],
-      ['content-type', 'application/grpc'],
-      ['grpc-status', String(status)],
-      ['grpc-message', grpcMessageText(message)],
-    ]);
-    this.headersOnly(s, block);
-  }
-
-  private headersOnly(s: H2Stream, block: Buffer): void {
-    if (s.localClosed) return;
-    s.headersSent = s.localClosed = true;
-    this.c.output.push(
-      frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, s.id, block),
-      1,
-    );
-    // The peer may still be sending a body we will not read: tell it to stop.
-    if (!s.remoteClosed) {
-      s.remoteClosed = true;
-      s.abandoned = true;
-    }
-    this.maybeClose(s);
-  }
-
-  private sendError(s: H2Stream, err: unknown): void {
-    this.endStream(s, ...errorStatus(err));
-  }
-
-  private streamCall(s: H2Stream): StreamCall {
-    return {
-      write: (message) => this.writeMessage(s, message),
-      end: (status = GRPC_STATUS.OK, message = '') => this.endStream(s, status, message),
-      onClose: (listener) => {
-        if (this.map.has(s.id)) (s.onClose ??= []).push(listener);
-        else listener();
-      },
-    };
   }
 
   /** Its trailers went out. */
