@@ -28,8 +28,8 @@ lint: install ## Type-check, lint and check formatting
 format: install ## Rewrite files with prettier
 	npx prettier --write .
 
-test: install ## Run lint and the whole test suite (starts its own redis-server)
-	@bash scripts/ensure-redis.sh
+test: install ## Run lint and the whole test suite (installs redis, Go, gRPC and nghttp2 tools if missing)
+	@bash scripts/ensure-test-deps.sh
 	$(MAKE) --no-print-directory lint
 	@mkdir -p .tmp
 	npx vitest run --reporter=default --reporter=json --outputFile=.tmp/vitest.json
@@ -38,7 +38,10 @@ test: install ## Run lint and the whole test suite (starts its own redis-server)
 bench: build ## Run the benchmarks against a same-run baseline (see README, Performance)
 	bash bench/run.sh
 
+floods: build ## Flood the gRPC listener from one connection per flood and print what each cost (docs/transport.md)
+	taskset -c $${BENCH_LOAD_CPU:-1} node --import tsx bench/floods.ts
+
 clean: ## Remove build output
 	rm -rf dist coverage
 
-.PHONY: help install build run lint format test bench clean
+.PHONY: help install build run lint format test bench floods clean
