@@ -154,6 +154,43 @@ describe('h2c flood protection', () => {
     await expectEnded(c, 'window_update_frames', before);
   });
 
+  it('stream-0 WINDOW_UPDATEs that only ever let one byte out end the connection', async () => {
+    const before = await limitCount(srv.app, 'window_update_frames');
+    const c = await connect();
+    // Answers use up the 65 535-byte connection window we never raise, then 200 more queue up.
+    const body = grpcMessage(encodeOfficialRequest({ principal: ALPHA }));
+    for (let i = 0; i < 600; i++)
+      c.send(
+        frame(T.HEADERS, END_HEADERS, 1 + 2 * i, requestBlock()),
+        frame(T.DATA, END_STREAM, 1 + 2 * i, body),
+      );
+    c.send(frame(T.PING, 0, 0, Buffer.alloc(8)));
+    await c.waitFor((f) => f.type === T.PING && (f.flags & 1) !== 0);
+    c.send(...Array.from({ length: 20_000 }, () => frame(T.WINDOW_UPDATE, 0, 0, u32(1))));
+    await expectEnded(c, 'window_update_frames', before);
+  });
+
+  it('answering requests before their bodies does not count their late DATA against the client', async () => {
+    const c = await connect();
+    // An unknown method is answered at its headers; the body the client sends anyway is ignored.
+    for (let i = 0; i < 60; i++) {
+      const id = 1 + 2 * i;
+      c.send(
+        frame(
+          T.HEADERS,
+          END_HEADERS,
+          id,
+          requestBlock('/envoy.service.auth.v2.Authorization/Check'),
+        ),
+      );
+      await c.waitFor((f) => f.type === T.HEADERS && f.id === id);
+      c.send(frame(T.DATA, END_STREAM, id, grpcMessage(Buffer.from('x'))));
+    }
+    c.send(frame(T.PING, 0, 0, Buffer.alloc(8)));
+    expect(await c.waitFor((f) => f.type === T.PING && (f.flags & 1) !== 0)).toBeDefined();
+    expect(c.frames.some((f) => f.type === T.GOAWAY)).toBe(false);
+  });
+
   it('PRIORITY frames beyond 100 per stream opened end the connection', async () => {
     const before = await limitCount(srv.app, 'priority_frames');
     const c = await connect();

@@ -143,13 +143,62 @@ describe('h2c listener limits', () => {
     }
   });
 
-  it('past the connection cap a new connection is told GOAWAY and closed', async () => {
-    await Promise.all([connect(), connect(), connect()]);
+  it('at the connection cap, the connection idle longest makes room; with none idle, the newcomer is refused', async () => {
+    const [oldest, b, c] = [await connect(), await connect(), await connect()];
+    const d = await connect(); // over the cap: the oldest idle connection is closed for it
+    expect(await oldest.goawayCode()).toBe(H2_ERROR.NO_ERROR);
+    expect(await oldest.waitClosed()).toBe(true);
+    expect(d.closed).toBe(false);
+    expect(server.connectionCount).toBe(3);
+    // Busy connections (a request in progress on each) are not taken from their owners.
+    for (const busy of [b, c, d])
+      busy.send(
+        frame(T.HEADERS, END_HEADERS, 1, requestBlock(ECHO)),
+        frame(T.PING, 0, 0, Buffer.alloc(8)),
+      );
+    for (const busy of [b, c, d])
+      await busy.waitFor((f) => f.type === T.PING && (f.flags & 1) !== 0);
     const extra = await connect(false);
     expect(await extra.goawayCode()).toBe(H2_ERROR.ENHANCE_YOUR_CALM);
     expect(await extra.waitClosed()).toBe(true);
-    expect(seen).toEqual(['max_connections']);
+    expect(seen).toEqual(['max_connections', 'max_connections']);
     expect(server.connectionCount).toBe(3);
+  });
+
+  it('open streams count against the memory budget: a connection opening thousands is ended', async () => {
+    const many = new GrpcH2cServer(
+      routes,
+      { ...OPTS, maxConcurrentStreams: 100_000, maxBufferedBytes: 1024 * 1024 },
+      events,
+    );
+    const manyPort = await many.listen('127.0.0.1', 0);
+    try {
+      const c = await RawClient.connect(manyPort);
+      clients.push(c);
+      await c.ackSettings();
+      c.send(
+        ...Array.from({ length: 2500 }, (_, i) =>
+          frame(T.HEADERS, END_HEADERS, 1 + 2 * i, requestBlock(ECHO)),
+        ),
+      );
+      expect(await c.goawayCode()).toBe(H2_ERROR.ENHANCE_YOUR_CALM);
+      expect(seen).toEqual(['memory_budget']);
+      expect(await c.waitClosed()).toBe(true);
+      expect(many.budget.used).toBe(0);
+    } finally {
+      await many.close(100);
+    }
+  });
+
+  it('a SETTINGS change that would push a stream window past 2^31-1 is a connection error at once', async () => {
+    const c = await connect();
+    c.send(
+      frame(T.HEADERS, END_HEADERS, 1, requestBlock(ECHO)),
+      frame(T.WINDOW_UPDATE, 0, 1, Buffer.from([0, 0, 0x03, 0xe8])),
+    );
+    c.send(frame(T.SETTINGS, 0, 0, Buffer.from([0, 4, 0x7f, 0xff, 0xff, 0xff])));
+    expect(await c.goawayCode()).toBe(H2_ERROR.FLOW_CONTROL_ERROR);
+    expect(await c.waitClosed()).toBe(true);
   });
 
   it('this Node lets an accepted socket read into a shared buffer (the internals shared-reads.ts sets)', async () => {
@@ -188,7 +237,7 @@ describe('h2c listener limits', () => {
         c.send(frame(T.PING, 0, 0, Buffer.from('12345678')));
         await c.waitFor((f) => f.type === T.PING && (f.flags & 1) !== 0, 1000);
         c.close();
-        return true;
+        return server.budget.used >= 0;
       }),
       { numRuns: 60 },
     );

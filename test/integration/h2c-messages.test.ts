@@ -101,6 +101,28 @@ describe('h2c request messages', () => {
     await expectStreamError(c);
   });
 
+  it('a request ending with its headers but announcing a body is a stream error', async () => {
+    const c = await connect();
+    const h = requestBlock(CHECK, [['content-length', '5']]);
+    c.send(frame(T.HEADERS, END_HEADERS | END_STREAM, 1, h));
+    await expectStreamError(c);
+  });
+
+  it('trailers ending a body shorter than its content-length are a stream error', async () => {
+    const c = await connect();
+    const h = requestBlock(CHECK, [['content-length', String(BODY.length + 10)]]);
+    c.send(frame(T.HEADERS, END_HEADERS, 1, h), frame(T.DATA, 0, 1, BODY));
+    c.send(frame(T.HEADERS, END_HEADERS | END_STREAM, 1, block([['x-trailer', 'v']])));
+    await expectStreamError(c);
+  });
+
+  it('a HEADERS frame whose priority names its own stream is a stream error', async () => {
+    const c = await connect();
+    const priority = Buffer.from([0, 0, 0, 1, 16]); // depends on stream 1, weight 17
+    c.send(frame(T.HEADERS, END_HEADERS | 0x20, 1, Buffer.concat([priority, requestBlock()])));
+    await expectStreamError(c);
+  });
+
   it('a body matching its content-length is answered', async () => {
     const c = await connect();
     const h = requestBlock(CHECK, [['content-length', String(BODY.length)]]);

@@ -2,7 +2,7 @@
 // grpc-js client and a raw HTTP/2 client see the same answers, framing errors on Check still get a
 // CheckResponse, and unknown methods get UNIMPLEMENTED.
 import http2 from 'node:http2';
-import { gzipSync } from 'node:zlib';
+import { deflateSync, gzipSync } from 'node:zlib';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -161,6 +161,19 @@ describe.each(['h2c'] as const)('%s transport specifics', (transport) => {
       expect(reasonOf(res)).toBe('malformed_request');
       expect(res.denied_response?.status?.code).toBe(401);
     }
+  });
+
+  it('answers a compressed request that inflates far past its size with a malformed_request deny', async () => {
+    // 4 MiB of zeros deflate to ~4 KiB: a 1 000:1 inflation bomb.
+    const bomb = deflateSync(Buffer.alloc(4 * 1024 * 1024));
+    const a = await rawCall(
+      srv.app.grpcPort,
+      '/envoy.service.auth.v3.Authorization/Check',
+      frame(bomb, true),
+      { 'grpc-encoding': 'deflate' },
+    );
+    expect(a.grpcStatus).toBe('0');
+    expect(reasonOf(decodeAnswer(a))).toBe('malformed_request');
   });
 
   it('refuses non-POST and non-gRPC requests at the HTTP level', async () => {

@@ -4,6 +4,8 @@ import { gunzipSync, inflateSync } from 'node:zlib';
 
 /** Bytes of the length prefix before every gRPC message. */
 export const PREFIX_BYTES = 5;
+const INFLATE_RATIO = 32;
+const INFLATE_FLOOR = 64 * 1024;
 
 /**
  * One length-prefixed gRPC message, possibly compressed (gzip or deflate, inflated to at most
@@ -21,9 +23,12 @@ export function unframe(
   const payload = buf.subarray(PREFIX_BYTES);
   if (buf[0] === 0) return payload;
   if (buf[0] !== 1) return undefined;
+  // Inflating costs CPU for every byte it produces: a message may grow to 32 times its compressed
+  // size (64 KiB at least), which no honest encoder of a CheckRequest comes near, not to `max`.
+  const cap = Math.min(max, Math.max(INFLATE_FLOOR, INFLATE_RATIO * payload.length));
   try {
-    if (encoding === 'gzip') return gunzipSync(payload, { maxOutputLength: max });
-    if (encoding === 'deflate') return inflateSync(payload, { maxOutputLength: max });
+    if (encoding === 'gzip') return gunzipSync(payload, { maxOutputLength: cap });
+    if (encoding === 'deflate') return inflateSync(payload, { maxOutputLength: cap });
   } catch {
     return undefined;
   }

@@ -68,6 +68,8 @@ export class Connection implements BudgetHolder {
   draining = false;
   peerGoneAway = false;
   dead = false;
+  /** A connection error is being sent: what the connection holds no longer counts. */
+  private ending = false;
   private readonly reader = new FrameReader(this);
   private bodyBytes = 0;
   private limitLogged = false;
@@ -145,28 +147,36 @@ export class Connection implements BudgetHolder {
 
   // ---- budgets and reports ------------------------------------------------------------------
 
-  /** Output, header blocks and partial frames held: all against the same budget. */
+  /** Output, header blocks, partial frames and open streams: all against the same budget. */
+  private hold(delta: number): boolean {
+    return this.ending || this.host.budget.change(this, delta);
+  }
+
   holdOutput(delta: number): boolean {
-    return this.host.budget.change(this, delta);
+    return this.hold(delta);
   }
 
   holdBlock(delta: number): boolean {
-    return this.host.budget.change(this, delta);
+    return this.hold(delta);
   }
 
   holdPartial(delta: number): boolean {
-    return this.host.budget.change(this, delta);
+    return this.hold(delta);
+  }
+
+  holdStream(delta: number): boolean {
+    return this.hold(delta);
   }
 
   holdBody(delta: number): 'ok' | 'connection' | 'ended' {
     if (delta > 0 && this.bodyBytes + delta > CONNECTION_BUFFER_BYTES) return 'connection';
     this.bodyBytes += delta;
-    return this.host.budget.change(this, delta) ? 'ok' : 'ended';
+    return this.hold(delta) ? 'ok' : 'ended';
   }
 
   releaseBody(bytes: number): void {
     this.bodyBytes -= bytes;
-    this.host.budget.change(this, -bytes);
+    this.hold(-bytes);
   }
 
   limit(name: LimitName): void {
@@ -186,7 +196,9 @@ export class Connection implements BudgetHolder {
 
   /** A connection error: GOAWAY with its code, then close (at once if the peer is not reading). */
   fail(err: unknown): void {
-    if (this.dead) return;
+    if (this.dead || this.ending) return;
+    this.ending = true;
+    this.host.budget.release(this);
     const e =
       err instanceof ConnectionError ? err : new ConnectionError(ErrorCode.INTERNAL_ERROR, '');
     if (e.limit !== undefined) this.limit(e.limit as LimitName);
@@ -197,7 +209,7 @@ export class Connection implements BudgetHolder {
   }
 
   overBudget(): void {
-    if (this.dead) return;
+    if (this.dead || this.ending) return;
     this.fail(new ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, 'memory budget', 'memory_budget'));
   }
 
@@ -211,6 +223,11 @@ export class Connection implements BudgetHolder {
     this.draining = true;
     this.output.control(goawayFrame(MAX_WINDOW, ErrorCode.NO_ERROR));
     this.timers.drainPing();
+  }
+
+  /** Closes an idle connection to make room for a new one (GOAWAY NO_ERROR: nothing was lost). */
+  evict(): void {
+    this.goAway(ErrorCode.NO_ERROR, 'idle connection closed for a new one');
   }
 
   goAway(code: number, debug = ''): void {
@@ -249,6 +266,7 @@ export class Connection implements BudgetHolder {
     this.dead = true;
     this.timers.stop();
     this.streams.closeAll();
+    this.output.close();
     this.blocks.drop();
     this.reader.drop();
     this.host.budget.release(this);

@@ -95,7 +95,7 @@ export class ControlFrames {
     }
     out.control(SETTINGS_ACK);
     if (initialWindow !== -1 && initialWindow !== out.peerInitialWindow)
-      out.initialWindow(initialWindow);
+      out.initialWindow(initialWindow, this.c.streams.map.values());
   }
 
   private onPing(flags: number, id: number, payload: Buffer): void {

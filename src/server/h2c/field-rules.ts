@@ -14,7 +14,7 @@ const CONNECTION_SPECIFIC = new Set([
 ]);
 
 /** Name characters HTTP/2 forbids: controls and space, uppercase, DEL and above. */
-function nameIsValid(name: string): boolean {
+export function nameIsValid(name: string): boolean {
   if (name.length === 0) return false;
   for (let i = 0; i < name.length; i++) {
     const c = name.charCodeAt(i);
@@ -35,9 +35,9 @@ function valueIsValid(value: string): boolean {
   return !FORBIDDEN_IN_VALUE.test(value);
 }
 
-/** The kind of a decoded field; `nameChecked` when its name came from a table entry. */
-export function fieldKind(name: string, value: string, nameChecked: boolean): number {
-  if (!nameChecked && !nameIsValid(name)) return FieldKind.MALFORMED;
+/** The kind of a decoded field, given whether its name is valid (nameIsValid, or a table's). */
+export function fieldKind(name: string, value: string, nameValid: boolean): number {
+  if (!nameValid) return FieldKind.MALFORMED;
   if (!valueIsValid(value)) return FieldKind.MALFORMED;
   if (name.charCodeAt(0) === 0x3a) return name.length > 1 ? FieldKind.PSEUDO : FieldKind.MALFORMED;
   if (CONNECTION_SPECIFIC.has(name)) return FieldKind.MALFORMED;

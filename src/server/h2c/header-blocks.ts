@@ -21,6 +21,9 @@ export interface HeaderBlocksOwner {
   limit(name: LimitName): void;
 }
 
+/** Not a wire flag: marks a HEADERS frame whose priority names its own stream. */
+const SELF_DEPENDENT = 0x100;
+
 interface Pending {
   readonly id: number;
   readonly flags: number;
@@ -53,7 +56,8 @@ export class HeaderBlocks {
     return this.pending?.started;
   }
 
-  onHeaders(flags: number, id: number, payload: Buffer): void {
+  onHeaders(frameFlags: number, id: number, payload: Buffer): void {
+    let flags = frameFlags;
     if (id === 0 || id % 2 === 0)
       throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'HEADERS on an invalid stream id');
     let body = payload;
@@ -65,8 +69,9 @@ export class HeaderBlocks {
     }
     if ((flags & Flag.PRIORITY) !== 0) {
       if (body.length < 5) throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, 'priority');
-      if ((body.readUInt32BE(0) & 0x7fffffff) === id)
-        throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'stream depends on itself');
+      // A stream that depends on itself is a stream error (RFC 9113 §5.3.1), once the block is
+      // decoded to keep the HPACK table in step.
+      if ((body.readUInt32BE(0) & 0x7fffffff) === id) flags |= SELF_DEPENDENT;
       body = body.subarray(5);
     }
     if (pad > body.length) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'padding too long');
@@ -120,6 +125,7 @@ export class HeaderBlocks {
   }
 
   private complete(id: number, flags: number, block: Buffer): void {
+    const selfDependent = (flags & SELF_DEPENDENT) !== 0;
     const streams = this.c.streams;
     const existing = streams.map.get(id);
     const trailers = existing !== undefined || id <= streams.lastStreamId;
@@ -150,7 +156,8 @@ export class HeaderBlocks {
       this.c.limit('header_list_size');
       return streams.tooLargeHeaders(id, endStream);
     }
-    if (head.malformed !== undefined) {
+    // A request ending with its headers has no body: a content-length other than 0 is malformed.
+    if (head.malformed !== undefined || (endStream && head.contentLength > 0) || selfDependent) {
       streams.lastStreamId = id;
       return streams.reset(id, ErrorCode.PROTOCOL_ERROR);
     }
@@ -163,6 +170,8 @@ export class HeaderBlocks {
     if (s.remoteClosed) return this.c.streams.reset(id, ErrorCode.STREAM_CLOSED);
     // Trailers must end the stream and carry no pseudo-header (RFC 9113 §8.1).
     if (!endStream || !within || this.head.malformed !== undefined)
+      return this.c.streams.reset(id, ErrorCode.PROTOCOL_ERROR);
+    if (s.contentLength >= 0 && s.dataBytes !== s.contentLength)
       return this.c.streams.reset(id, ErrorCode.PROTOCOL_ERROR);
     s.remoteClosed = true;
     this.c.streams.requestEnded(s);

@@ -3,7 +3,7 @@
 // the caller's limit, so an oversized or "bomb" block costs what its compressed bytes cost and
 // no more; every block is still decoded as far as the dynamic table needs, to stay in step with
 // the peer.
-import { fieldKind, FieldKind } from './field-rules.js';
+import { fieldKind, FieldKind, nameIsValid } from './field-rules.js';
 import { DynamicTable, STATIC_COUNT, STATIC_TABLE, type TableEntry } from './hpack-tables.js';
 import { huffmanDecode, maxDecodedLength } from './huffman.js';
 
@@ -85,8 +85,9 @@ export class HeaderDecoder {
         const skip = !within && !indexed;
         name = nameEntry?.name ?? this.string(skip);
         value = this.string(skip);
-        kind = skip ? FieldKind.REGULAR : fieldKind(name, value, nameEntry !== undefined);
-        if (indexed) this.table.add(name, value, kind);
+        const nameValid = nameEntry?.nameValid ?? (skip || nameIsValid(name));
+        kind = skip ? FieldKind.REGULAR : fieldKind(name, value, nameValid);
+        if (indexed) this.table.add(name, value, kind, nameValid);
       }
       this.fields++;
       this.listSize += e?.size ?? name.length + value.length + 32;

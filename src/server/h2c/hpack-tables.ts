@@ -8,10 +8,12 @@ export interface TableEntry {
   /** name + value + 32 octets (RFC 7541 §4.1); also what the entry adds to a header list's size. */
   readonly size: number;
   readonly kind: number;
+  /** Whether the name alone is a valid field name: a literal that reuses it needs no rescan. */
+  readonly nameValid: boolean;
 }
 
-function entry(name: string, value: string, kind = fieldKind(name, value, false)): TableEntry {
-  return { name, value, size: name.length + value.length + 32, kind };
+function entry(name: string, value: string, kind = fieldKind(name, value, true)): TableEntry {
+  return { name, value, size: name.length + value.length + 32, kind, nameValid: true };
 }
 
 const STATIC: [string, string][] = [
@@ -107,8 +109,8 @@ export class DynamicTable {
     return this.ring[(this.head + i) % this.ring.length];
   }
 
-  add(name: string, value: string, kind: number): void {
-    const e: TableEntry = { name, value, size: name.length + value.length + 32, kind };
+  add(name: string, value: string, kind: number, nameValid: boolean): void {
+    const e: TableEntry = { name, value, size: name.length + value.length + 32, kind, nameValid };
     // An entry larger than the table empties it and is not added (RFC 7541 §4.4).
     this.evictTo(this.maxSize - e.size);
     if (e.size > this.maxSize) return;

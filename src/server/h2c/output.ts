@@ -47,6 +47,10 @@ export class Output {
   private backlogControls = 0;
   private held = 0;
   private paused = false;
+  /** The connection ended: nothing more is written or held. */
+  private closed = false;
+  /** An upper bound on any open stream's credit: SETTINGS only walks streams when it matters. */
+  private maxCredit = 0;
   /** Streams with DATA queued: waiting on the connection window, or on their own. */
   private readonly waitingConnection = new Set<H2Stream>();
   private readonly waitingStream = new Set<H2Stream>();
@@ -65,6 +69,7 @@ export class Output {
   }
 
   push(bytes: Buffer, frames: number): void {
+    if (this.closed) return;
     this.parts.push(bytes);
     this.frames += frames;
     if (!this.scheduled) {
@@ -81,7 +86,7 @@ export class Output {
     const controls = this.controls;
     this.parts = [];
     this.frames = this.controls = 0;
-    if (this.socket.destroyed) return;
+    if (this.closed || this.socket.destroyed) return;
     this.socket.write(chunk);
     const pending = this.socket.writableLength;
     if (pending === 0) return this.drained();
@@ -103,9 +108,22 @@ export class Output {
     }
   }
 
+  /** The connection ended: its held bytes were released with it; nothing is written after. */
+  close(): void {
+    this.closed = true;
+    this.held = 0;
+    this.parts = [];
+    this.waitingConnection.clear();
+    this.waitingStream.clear();
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
   private drained(): void {
     this.backlogFrames = this.backlogControls = 0;
-    if (this.held !== 0) {
+    if (this.held !== 0 && !this.closed) {
       this.owner.holdOutput(-this.held);
       this.held = 0;
     }
@@ -126,10 +144,14 @@ export class Output {
     return true;
   }
 
-  private spend(s: H2Stream, n: number): void {
+  /**
+   * `last`: the frame ends what was queued. Only a frame of at least 1 KiB, or the last piece,
+   * earns the peer WINDOW_UPDATE allowance: windows opened a byte at a time buy nothing.
+   */
+  private spend(s: H2Stream, n: number, last = true): void {
     s.credit -= n;
     this.sendWindow -= n;
-    this.owner.guard.dataFramesSent++;
+    if (last || n >= 1024) this.owner.guard.dataFramesSent++;
     s.lastActive = this.owner.tick;
   }
 
@@ -148,16 +170,13 @@ export class Output {
         return;
       }
       const window = this.windowOf(s);
-      // A window pushed past the maximum by SETTINGS is found here, when it is used.
-      if (window > MAX_WINDOW)
-        throw new ConnectionError(ErrorCode.FLOW_CONTROL_ERROR, 'stream window overflow');
       const n = Math.min(next.bytes.length, window, this.sendWindow, this.peerMaxFrame);
       if (n <= 0) {
         (window <= 0 ? this.waitingStream : this.waitingConnection).add(s);
         return;
       }
       this.push(frame(FrameType.DATA, 0, s.id, next.bytes.subarray(0, n)), 1);
-      this.spend(s, n);
+      this.spend(s, n, n === next.bytes.length);
       if (n === next.bytes.length) s.queue.shift();
       else next.bytes = next.bytes.subarray(n);
     }
@@ -174,8 +193,8 @@ export class Output {
     this.sendWindow += increment;
     if (this.sendWindow > MAX_WINDOW)
       throw new ConnectionError(ErrorCode.FLOW_CONTROL_ERROR, 'connection window overflow');
-    if (this.waitingConnection.size === 0) return;
-    for (const s of [...this.waitingConnection]) {
+    // A stream pump() puts back is appended only when the window ran out, which ends the loop.
+    for (const s of this.waitingConnection) {
       if (this.sendWindow <= 0) return;
       this.waitingConnection.delete(s);
       this.pump(s);
@@ -186,6 +205,7 @@ export class Output {
   streamWindow(s: H2Stream, increment: number): boolean {
     s.credit += increment;
     if (this.windowOf(s) > MAX_WINDOW) return false;
+    if (s.credit > this.maxCredit) this.maxCredit = s.credit;
     if (this.waitingStream.has(s) || this.waitingConnection.has(s)) {
       this.forget(s);
       this.pump(s);
@@ -196,9 +216,19 @@ export class Output {
   /**
    * SETTINGS_INITIAL_WINDOW_SIZE changed: every stream's window moves with it (credit is kept
    * relative), so only streams waiting on their own window are revisited, and only when it grew;
-   * the flood guard counts that work like WINDOW_UPDATE frames.
+   * the flood guard counts that work like WINDOW_UPDATE frames. A change that would push a
+   * window past 2^31-1 is a connection error (RFC 9113 §6.9.2); the open streams are walked for
+   * it only when the bound on their credit says it could.
    */
-  initialWindow(value: number): void {
+  initialWindow(value: number, open: Iterable<H2Stream>): void {
+    if (value + this.maxCredit > MAX_WINDOW) {
+      let max = 0;
+      for (const s of open) if (s.credit > max) max = s.credit;
+      this.owner.guard.windowUpdate();
+      if (value + max > MAX_WINDOW)
+        throw new ConnectionError(ErrorCode.FLOW_CONTROL_ERROR, 'stream window overflow');
+      this.maxCredit = max;
+    }
     const grew = value > this.peerInitialWindow;
     this.peerInitialWindow = value;
     if (!grew || this.waitingStream.size === 0) return;

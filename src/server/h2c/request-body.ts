@@ -78,7 +78,8 @@ export class RequestBodies {
         throw new ConnectionError(ErrorCode.STREAM_CLOSED, 'DATA on a closed stream');
       // The rest of a body we stopped reading, in flight before our RST_STREAM arrived.
       this.ignoredBytes += payload.length;
-      if (++this.ignoredFrames > SMALL_FRAMES_ALLOWANCE + (this.ignoredBytes >> 10))
+      const allowance = SMALL_FRAMES_ALLOWANCE * (1 + streams.resetsSent);
+      if (++this.ignoredFrames > allowance + (this.ignoredBytes >> 10))
         throw calm('small_data_frames', 'too many small DATA frames');
       return;
     }

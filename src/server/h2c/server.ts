@@ -44,21 +44,16 @@ export class GrpcH2cServer {
   private accept(socket: net.Socket): void {
     if (this.closing) return void socket.destroy();
     if (this.connections.size >= this.opts.maxConnections) {
-      // Told why, in the protocol it speaks; no stream was started, so a client may retry later.
       // Logged at most every ten seconds: a connection flood must not flood the log too.
       const now = performance.now();
       const log = now - this.capLoggedAt > 10_000;
       if (log) this.capLoggedAt = now;
       this.events.limitExceeded('max_connections', socket.remoteAddress ?? '?', log);
-      socket.on('error', () => undefined);
-      socket.end(
-        Buffer.concat([
-          settingsFrame([]),
-          goawayFrame(0, ErrorCode.ENHANCE_YOUR_CALM, 'too many connections'),
-        ]),
-      );
-      setTimeout(() => socket.destroy(), 1000).unref();
-      return;
+      // Room is made by closing the connection idle longest (no stream open), so idle
+      // connections cannot hold every slot; with none idle, the newcomer is turned away.
+      const idle = this.idlest();
+      if (idle !== undefined) idle.evict();
+      else return this.refuse(socket);
     }
     const c = new Connection(socket, {
       routes: this.routes,
@@ -69,6 +64,29 @@ export class GrpcH2cServer {
     });
     this.connections.add(c);
     this.events.connectionAccepted();
+  }
+
+  private idlest(): Connection | undefined {
+    let found: Connection | undefined;
+    for (const c of this.connections)
+      if (
+        c.streams.size === 0 &&
+        (found === undefined || c.streams.lastOpened < found.streams.lastOpened)
+      )
+        found = c;
+    return found;
+  }
+
+  /** Told why, in the protocol it speaks; no stream was started, so a client may retry later. */
+  private refuse(socket: net.Socket): void {
+    socket.on('error', () => undefined);
+    socket.end(
+      Buffer.concat([
+        settingsFrame([]),
+        goawayFrame(0, ErrorCode.ENHANCE_YOUR_CALM, 'too many connections'),
+      ]),
+    );
+    setTimeout(() => socket.destroy(), 1000).unref();
   }
 
   /** Stops accepting, sends GOAWAY, lets in-flight calls finish, destroys what is left at the deadline. */

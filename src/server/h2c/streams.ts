@@ -6,7 +6,7 @@ import type { Routes } from '../grpc/routes.js';
 import { GRPC_STATUS } from '../grpc/status.js';
 import { Answers } from './answers.js';
 import type { FloodGuard } from './flood-guard.js';
-import { ErrorCode, FrameType, frame32 } from './frames.js';
+import { ConnectionError, ErrorCode, FrameType, frame32 } from './frames.js';
 import { encodeHeaders } from './hpack-encoder.js';
 import type { LimitName } from './limits.js';
 import type { Output } from './output.js';
@@ -15,6 +15,8 @@ import { H2Stream } from './stream.js';
 
 /** Stream ids we reset whose late frames are still tolerated. */
 const RECENT_RESETS = 1024;
+/** What an open stream is charged against the memory budget (its objects take ~250 bytes). */
+export const STREAM_COST = 512;
 
 export interface StreamsOwner {
   readonly output: Output;
@@ -32,6 +34,8 @@ export interface StreamsOwner {
   idle(): void;
   /** Releases `bytes` of request body from the budgets. */
   releaseBody(bytes: number): void;
+  /** Records an open stream's cost; false when the budget ended the connection. */
+  holdStream(delta: number): boolean;
 }
 
 export class Streams {
@@ -40,6 +44,10 @@ export class Streams {
   /** Unary handlers still running, whether or not their stream is still open. */
   working = 0;
   private readonly recentResets = new Set<number>();
+  /** Streams we reset while the peer could still send on them (late frames are its allowance). */
+  resetsSent = 0;
+  /** When the last stream opened (performance.now()): idle connections are evicted first. */
+  lastOpened = performance.now();
   private readonly answers: Answers;
 
   constructor(private readonly c: StreamsOwner) {
@@ -67,7 +75,8 @@ export class Streams {
       return this.refuse(id);
     }
     const s = new H2Stream(id, endStream, head.encoding, head.contentLength, this.c.tick);
-    this.map.set(id, s);
+    this.add(s);
+    this.lastOpened = performance.now();
     const { method, contentType } = head;
     if (
       method !== 'POST' ||
@@ -90,8 +99,14 @@ export class Streams {
     this.c.guard.streamOpened();
     this.c.guard.streamReset();
     const s = new H2Stream(id, endStream, undefined, -1, this.c.tick);
-    this.map.set(id, s);
+    this.add(s);
     this.answers.trailersOnly(s, GRPC_STATUS.RESOURCE_EXHAUSTED, 'header list too large');
+  }
+
+  private add(s: H2Stream): void {
+    this.map.set(s.id, s);
+    if (!this.c.holdStream(STREAM_COST))
+      throw new ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, 'memory budget');
   }
 
   /** The request is complete (or will not be read further): hand it to its route, once. */
@@ -174,6 +189,7 @@ export class Streams {
 
   private sendReset(id: number, code: number): void {
     this.c.output.control(frame32(FrameType.RST_STREAM, id, code));
+    this.resetsSent++;
     if (this.recentResets.size >= RECENT_RESETS) {
       const oldest = this.recentResets.values().next().value;
       if (oldest !== undefined) this.recentResets.delete(oldest);
@@ -189,6 +205,7 @@ export class Streams {
 
   close(s: H2Stream): void {
     if (!this.map.delete(s.id)) return;
+    this.c.holdStream(-STREAM_COST);
     this.dropBody(s);
     s.queue = [];
     this.c.output.forget(s);
@@ -197,7 +214,10 @@ export class Streams {
   }
 
   closeAll(): void {
-    for (const s of this.map.values()) this.close(s);
+    for (const s of this.map.values()) {
+      s.localClosed = true; // an answer still being decided has nowhere to go
+      this.close(s);
+    }
   }
 
   /**

@@ -210,6 +210,15 @@ describe('HPACK decoder: field kinds', () => {
     expect(kinds).toEqual([kind]);
   });
 
+  it('keeps an invalid name invalid when a later literal reuses it by index', () => {
+    const d = new HeaderDecoder();
+    d.decode(literalField('Bad\r\nName', 'a', { indexing: true }), () => undefined);
+    const kinds: number[] = [];
+    // Literal without indexing, name from dynamic entry 62, value 'b'.
+    d.decode(Buffer.from([0x0f, 0x2f, 0x01, 0x62]), (_n, _v, k) => kinds.push(k));
+    expect(kinds).toEqual([FieldKind.MALFORMED]);
+  });
+
   it('keeps a field kind in the dynamic table for indexed references', () => {
     const d = new HeaderDecoder();
     d.decode(literalField('X-Bad', 'v', { indexing: true }), () => undefined);
