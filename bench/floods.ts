@@ -26,10 +26,20 @@ interface Flood {
   run(c: RawClient): Promise<void>;
 }
 
+/** Waits until the socket can take more, or closed. */
+function writable(c: RawClient): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      c.socket.off('drain', done).off('close', done);
+      resolve();
+    };
+    c.socket.on('drain', done).on('close', done);
+  });
+}
+
 async function write(c: RawClient, frames: Buffer[]): Promise<void> {
   for (let at = 0; at < frames.length && !c.closed; at += 2000) {
-    if (!c.socket.write(Buffer.concat(frames.slice(at, at + 2000))))
-      await new Promise((r) => c.socket.once('drain', r).once('close', r));
+    if (!c.socket.write(Buffer.concat(frames.slice(at, at + 2000)))) await writable(c);
   }
 }
 
@@ -41,9 +51,7 @@ const FLOODS: Flood[] = [
       c.send(frame(1, 4, 1, requestBlock()));
       const chunk = Buffer.concat(Array.from({ length: 5000 }, () => frame(0, 0, 1)));
       const until = Date.now() + 6000;
-      while (Date.now() < until && !c.closed)
-        if (!c.socket.write(chunk))
-          await new Promise((r) => c.socket.once('drain', r).once('close', r));
+      while (Date.now() < until && !c.closed) if (!c.socket.write(chunk)) await writable(c);
     },
   },
   {
