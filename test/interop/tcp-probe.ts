@@ -4,14 +4,10 @@
 // wire says the same for all: how many connections, who pinged whom and when, where the GOAWAYs
 // fell among the answers.
 import net from 'node:net';
+import { END_HEADERS, END_STREAM, T } from '../helpers/h2-limits.js';
 
 const PREFACE_LENGTH = 24;
-const HEADERS = 0x1;
-const PING = 0x6;
-const GOAWAY = 0x7;
-const CONTINUATION = 0x9;
-const END_STREAM = 0x1;
-const END_HEADERS = 0x4;
+const { HEADERS, PING, GOAWAY, CONTINUATION } = T;
 const ACK = 0x1;
 
 export type Side = 'client' | 'server';

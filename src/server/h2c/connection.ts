@@ -8,21 +8,8 @@ import type { Routes } from '../grpc/routes.js';
 import { ControlFrames } from './control-frames.js';
 import { FloodGuard } from './flood-guard.js';
 import { FrameReader } from './frame-reader.js';
-import {
-  ConnectionError,
-  DEFAULT_WINDOW,
-  ErrorCode,
-  FrameType,
-  MAX_FRAME,
-  MAX_WINDOW,
-  Setting,
-  errorCodeName,
-  frame32,
-  goawayFrame,
-  settingsFrame,
-} from './frames.js';
+import { ConnectionError, ErrorCode, MAX_WINDOW, errorCodeName, goawayFrame } from './frames.js';
 import { HeaderBlocks } from './header-blocks.js';
-import { HEADER_TABLE_SIZE } from './hpack-decoder.js';
 import {
   CONNECTION_BUFFER_BYTES,
   type H2cOptions,
@@ -31,7 +18,7 @@ import {
 } from './limits.js';
 import type { BudgetHolder, MemoryBudget } from './memory-budget.js';
 import { Output } from './output.js';
-import { CONNECTION_WINDOW, RequestBodies } from './request-body.js';
+import { RequestBodies } from './request-body.js';
 import { readIntoSharedBuffer } from './shared-reads.js';
 import type { H2Stream } from './stream.js';
 import { Streams } from './streams.js';
@@ -98,18 +85,7 @@ export class Connection implements BudgetHolder {
     if (!this.sharedReads) socket.on('data', (d: Buffer) => this.onData(d));
     socket.on('error', () => undefined);
     socket.on('close', () => this.onSocketClose());
-    // Our SETTINGS: concurrency, a stream window that holds the largest message, the header
-    // table and header-list sizes we enforce; then the connection window.
-    this.output.control(
-      settingsFrame([
-        [Setting.HEADER_TABLE_SIZE, HEADER_TABLE_SIZE],
-        [Setting.MAX_CONCURRENT_STREAMS, Math.min(MAX_WINDOW, o.maxConcurrentStreams)],
-        [Setting.INITIAL_WINDOW_SIZE, this.bodies.streamWindow],
-        [Setting.MAX_FRAME_SIZE, MAX_FRAME],
-        [Setting.MAX_HEADER_LIST_SIZE, o.maxHeaderListSize],
-      ]),
-    );
-    this.output.control(frame32(FrameType.WINDOW_UPDATE, 0, CONNECTION_WINDOW - DEFAULT_WINDOW));
+    this.control.greet(o.maxConcurrentStreams, o.maxHeaderListSize);
     this.timers = new Timers(this, o);
   }
 
@@ -148,24 +124,8 @@ export class Connection implements BudgetHolder {
   // ---- budgets and reports ------------------------------------------------------------------
 
   /** Output, header blocks, partial frames and open streams: all against the same budget. */
-  private hold(delta: number): boolean {
+  hold(delta: number): boolean {
     return this.ending || this.host.budget.change(this, delta);
-  }
-
-  holdOutput(delta: number): boolean {
-    return this.hold(delta);
-  }
-
-  holdBlock(delta: number): boolean {
-    return this.hold(delta);
-  }
-
-  holdPartial(delta: number): boolean {
-    return this.hold(delta);
-  }
-
-  holdStream(delta: number): boolean {
-    return this.hold(delta);
   }
 
   holdBody(delta: number): 'ok' | 'connection' | 'ended' {

@@ -13,8 +13,13 @@ import {
   MAX_WINDOW,
   SETTINGS_ACK,
   Setting,
+  DEFAULT_WINDOW,
   frame,
+  frame32,
+  settingsFrame,
 } from './frames.js';
+import { HEADER_TABLE_SIZE } from './hpack-decoder.js';
+import { CONNECTION_WINDOW } from './request-body.js';
 import { MAX_SETTINGS_ENTRIES } from './limits.js';
 import type { Connection } from './connection.js';
 
@@ -24,6 +29,23 @@ export class ControlFrames {
   settingsAcked = false;
 
   constructor(private readonly c: Connection) {}
+
+  /**
+   * Our side of the handshake: concurrency, a stream window that holds the largest message, the
+   * header table and header-list sizes we enforce; then the connection window.
+   */
+  greet(maxConcurrentStreams: number, maxHeaderListSize: number): void {
+    this.c.output.control(
+      settingsFrame([
+        [Setting.HEADER_TABLE_SIZE, HEADER_TABLE_SIZE],
+        [Setting.MAX_CONCURRENT_STREAMS, Math.min(MAX_WINDOW, maxConcurrentStreams)],
+        [Setting.INITIAL_WINDOW_SIZE, this.c.bodies.streamWindow],
+        [Setting.MAX_FRAME_SIZE, MAX_FRAME],
+        [Setting.MAX_HEADER_LIST_SIZE, maxHeaderListSize],
+      ]),
+    );
+    this.c.output.control(frame32(FrameType.WINDOW_UPDATE, 0, CONNECTION_WINDOW - DEFAULT_WINDOW));
+  }
 
   onFrame(type: number, flags: number, id: number, payload: Buffer): void {
     const c = this.c;

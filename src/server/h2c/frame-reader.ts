@@ -10,7 +10,7 @@ export interface FrameSink {
   /** Copies bytes that must outlive this read. */
   keep(b: Buffer): Buffer;
   /** Records bytes of a partial frame held between reads; false when the connection was ended. */
-  holdPartial(delta: number): boolean;
+  hold(delta: number): boolean;
   /** Not HTTP/2 with prior knowledge (e.g. HTTP/1.1): nothing sensible to answer. */
   notHttp2(): void;
 }
@@ -65,7 +65,7 @@ export class FrameReader {
     if (rest.length === this.held) return;
     const delta = rest.length - this.held;
     this.held = rest.length;
-    if (!this.sink.holdPartial(delta))
+    if (!this.sink.hold(delta))
       throw new ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, 'memory budget');
   }
 }

@@ -17,7 +17,7 @@ export interface HeaderBlocksOwner {
   /** Copies bytes that must outlive this read (the read buffer may be shared). */
   keep(b: Buffer): Buffer;
   /** Records bytes held for a block in progress; false when the connection was ended. */
-  holdBlock(delta: number): boolean;
+  hold(delta: number): boolean;
   limit(name: LimitName): void;
 }
 
@@ -104,7 +104,7 @@ export class HeaderBlocks {
     if (!end) return;
     this.pending = undefined;
     const block = p.parts.length === 1 ? p.parts[0]! : Buffer.concat(p.parts);
-    this.c.holdBlock(-p.held);
+    this.c.hold(-p.held);
     this.complete(id, p.flags, block);
   }
 
@@ -114,13 +114,13 @@ export class HeaderBlocks {
     if (bytes.length === 0) return;
     p.parts.push(this.c.keep(bytes));
     p.held += bytes.length;
-    if (!this.c.holdBlock(bytes.length))
+    if (!this.c.hold(bytes.length))
       throw new ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, 'memory budget');
   }
 
   /** Releases a block in progress (the connection is closing). */
   drop(): void {
-    if (this.pending !== undefined) this.c.holdBlock(-this.pending.held);
+    if (this.pending !== undefined) this.c.hold(-this.pending.held);
     this.pending = undefined;
   }
 

@@ -26,7 +26,7 @@ export interface OutputOwner {
   /** The housekeeping tick, stamped on streams that make progress. */
   readonly tick: number;
   /** Records unsent bytes against the memory budget; false when the connection was ended. */
-  holdOutput(delta: number): boolean;
+  hold(delta: number): boolean;
   /** Ends the connection for a limit or an error found while writing. */
   fail(err: ConnectionError): void;
   /** A stream's last frame (trailers) went out. */
@@ -100,7 +100,7 @@ export class Output {
       return this.owner.fail(calm('output_buffer', 'peer is not reading'));
     const delta = pending - this.held;
     this.held = pending;
-    if (!this.owner.holdOutput(delta)) return;
+    if (!this.owner.hold(delta)) return;
     // A peer that does not read stops being read: its requests wait in the kernel.
     if (pending > OUTPUT_PAUSE_BYTES && !this.paused) {
       this.paused = true;
@@ -124,7 +124,7 @@ export class Output {
   private drained(): void {
     this.backlogFrames = this.backlogControls = 0;
     if (this.held !== 0 && !this.closed) {
-      this.owner.holdOutput(-this.held);
+      this.owner.hold(-this.held);
       this.held = 0;
     }
     if (this.paused) {

@@ -35,7 +35,7 @@ export interface StreamsOwner {
   /** Releases `bytes` of request body from the budgets. */
   releaseBody(bytes: number): void;
   /** Records an open stream's cost; false when the budget ended the connection. */
-  holdStream(delta: number): boolean;
+  hold(delta: number): boolean;
 }
 
 export class Streams {
@@ -105,7 +105,7 @@ export class Streams {
 
   private add(s: H2Stream): void {
     this.map.set(s.id, s);
-    if (!this.c.holdStream(STREAM_COST))
+    if (!this.c.hold(STREAM_COST))
       throw new ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, 'memory budget');
   }
 
@@ -205,7 +205,7 @@ export class Streams {
 
   close(s: H2Stream): void {
     if (!this.map.delete(s.id)) return;
-    this.c.holdStream(-STREAM_COST);
+    this.c.hold(-STREAM_COST);
     this.dropBody(s);
     s.queue = [];
     this.c.output.forget(s);
